@@ -1,0 +1,124 @@
+// Package app holds the composition roots of the worker and the edge: it
+// builds their dependencies from configuration and runs them until their
+// context ends. cmd/worker, cmd/edge and cmd/dev are thin mains over it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+)
+
+// NewLogger builds the JSON logger every process uses.
+func NewLogger(w interface{ Write([]byte) (int, error) }, level, service string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil || lvl == zerolog.NoLevel {
+		return zerolog.Logger{}, fmt.Errorf("LOG_LEVEL %q is not a level", level)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Str("service", service).Logger(), nil
+}
+
+// NewRegistry returns a metrics registry with the Go runtime and process
+// collectors, never the global default one.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Metrics is the registry a process registers on and serves.
+type Metrics struct {
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+// Hooks let callers (tests, the dev stack) learn where a process listens
+// and when it is ready. Both are optional.
+type Hooks struct {
+	Listening func(addr string)
+	Ready     func()
+}
+
+func (h Hooks) listening(addr string) {
+	if h.Listening != nil {
+		h.Listening(addr)
+	}
+}
+
+func (h Hooks) ready() {
+	if h.Ready != nil {
+		h.Ready()
+	}
+}
+
+// readiness is a check that fails until set.
+type readiness struct {
+	check atomic.Pointer[func(context.Context) error]
+}
+
+func (r *readiness) set(check func(context.Context) error) { r.check.Store(&check) }
+
+func (r *readiness) Check(ctx context.Context) error {
+	c := r.check.Load()
+	if c == nil {
+		return errors.New("starting")
+	}
+	return (*c)(ctx)
+}
+
+// serveHTTP listens on addr and serves h until ctx ends, then shuts down
+// gracefully within timeout. It reports the bound address through hooks.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, timeout time.Duration, log zerolog.Logger, hooks Hooks) (wait func() error, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	hooks.listening(ln.Addr().String())
+	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")
+	errc := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+		close(errc)
+	}()
+	return func() error {
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		// Drain in-flight requests within the bound, then cut the rest.
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+			return fmt.Errorf("http shutdown: %w", err)
+		}
+		return <-errc
+	}, nil
+}
+
+// Hostname is the process's host name, for logs.
+func Hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

@@ -1,0 +1,120 @@
+// Package config reads the binaries' settings from environment variables.
+// The struct tags are the single list of variable names: deployment files
+// are tested against them.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Kafka is what every process needs to reach the broker and the topics.
+type Kafka struct {
+	Brokers           []string `env:"KAFKA_BROKERS" envSeparator:"," envDefault:"127.0.0.1:9092"`
+	CommandTopic      string   `env:"TOPIC_COMMANDS" envDefault:"cliente.comandos"`
+	QueryTopic        string   `env:"TOPIC_QUERIES" envDefault:"cliente.consultas"`
+	Partitions        int      `env:"TOPIC_PARTITIONS" envDefault:"6"`
+	ReplicationFactor int      `env:"TOPIC_REPLICATION_FACTOR" envDefault:"1"`
+}
+
+// Common are settings every process reads.
+type Common struct {
+	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+}
+
+// Worker configures cmd/worker.
+type Worker struct {
+	Kafka
+	Common
+	// HTTPAddr serves /healthz, /readyz and /metrics.
+	HTTPAddr      string `env:"HTTP_ADDR" envDefault:"127.0.0.1:9091"`
+	MongoURI      string `env:"MONGODB_URI" envDefault:"mongodb://127.0.0.1:27017"`
+	MongoDatabase string `env:"MONGODB_DATABASE" envDefault:"cliente"`
+	Group         string `env:"WORKER_GROUP" envDefault:"cliente-worker"`
+	// Concurrency is the number of messages handled at once per topic;
+	// commands with one key always run one after another.
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"8"`
+}
+
+// Edge configures cmd/edge.
+type Edge struct {
+	Kafka
+	Common
+	// HTTPAddr serves the /cliente API, /healthz, /readyz and /metrics.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	// ReplyTopic is this edge instance's own reply topic; empty means
+	// "cliente.respuestas.<hostname>", so replicas never share one.
+	ReplyTopic     string        `env:"REPLY_TOPIC"`
+	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s"`
+	MaxBodyBytes   int64         `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+}
+
+// Load fills cfg (a pointer to Worker or Edge) from environ, a list of
+// KEY=value pairs as os.Environ returns, then checks it.
+func Load[T interface{ validate() error }](environ []string) (T, error) {
+	var cfg T
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: env.ToMap(environ)}); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.validate(); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+func (k Kafka) validate() error {
+	switch {
+	case len(k.Brokers) == 0 || k.Brokers[0] == "":
+		return fmt.Errorf("KAFKA_BROKERS is empty")
+	case k.CommandTopic == "" || k.QueryTopic == "":
+		return fmt.Errorf("topic names must not be empty")
+	case k.Partitions < 1 || k.ReplicationFactor < 1:
+		return fmt.Errorf("TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR must be at least 1")
+	}
+	return nil
+}
+
+func (c Common) validate() error {
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("SHUTDOWN_TIMEOUT must be positive")
+	}
+	return nil
+}
+
+func (w Worker) validate() error {
+	if err := w.Kafka.validate(); err != nil {
+		return err
+	}
+	if w.Concurrency < 1 {
+		return fmt.Errorf("WORKER_CONCURRENCY must be at least 1")
+	}
+	return w.Common.validate()
+}
+
+func (e Edge) validate() error {
+	if err := e.Kafka.validate(); err != nil {
+		return err
+	}
+	if e.RequestTimeout <= 0 || e.MaxBodyBytes <= 0 {
+		return fmt.Errorf("REQUEST_TIMEOUT and MAX_BODY_BYTES must be positive")
+	}
+	return e.Common.validate()
+}
+
+// ReplyTopicOrDefault returns the configured reply topic, or one named after
+// the host so that each replica reads replies of its own.
+func (e Edge) ReplyTopicOrDefault() string {
+	if e.ReplyTopic != "" {
+		return e.ReplyTopic
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "edge"
+	}
+	return "cliente.respuestas." + strings.ToLower(host)
+}

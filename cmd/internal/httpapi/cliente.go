@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/topics"
+)
+
+type api struct{ o Options }
+
+func (a *api) crear() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var d handlers.Datos
+		if p, ok := a.decodeBody(w, r, &d); !ok {
+			writeProblem(w, p)
+			return
+		}
+		var c handlers.Cliente
+		if p, ok := a.call(r, topics.Crear(d), &c); !ok {
+			writeProblem(w, p)
+			return
+		}
+		w.Header().Set("Location", fmt.Sprintf("/cliente/%d", c.ID))
+		writeJSON(w, http.StatusCreated, c)
+	})
+}
+
+func (a *api) actualizar() http.Handler {
+	return a.withID(func(w http.ResponseWriter, r *http.Request, id int64) {
+		var d handlers.Datos
+		if p, ok := a.decodeBody(w, r, &d); !ok {
+			writeProblem(w, p)
+			return
+		}
+		a.respond(w, r, topics.ActualizarCliente(id, d), http.StatusOK, new(handlers.Cliente))
+	})
+}
+
+func (a *api) eliminar() http.Handler {
+	return a.withID(func(w http.ResponseWriter, r *http.Request, id int64) {
+		a.respond(w, r, topics.Eliminar(id), http.StatusNoContent, new(handlers.Cliente))
+	})
+}
+
+func (a *api) obtener() http.Handler {
+	return a.withID(func(w http.ResponseWriter, r *http.Request, id int64) {
+		a.respond(w, r, topics.Obtener(id), http.StatusOK, new(handlers.Cliente))
+	})
+}
+
+func (a *api) porDNI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.respond(w, r, topics.ObtenerPorDNI(r.PathValue("dni")), http.StatusOK, new(handlers.Cliente))
+	})
+}
+
+func (a *api) porEmail() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.respond(w, r, topics.ObtenerPorEmail(r.PathValue("email")), http.StatusOK, new(handlers.Cliente))
+	})
+}
+
+// listar keeps the original service's bare JSON array body. Paging will
+// come as optional query parameters mapped onto topics.Listar's cursor.
+func (a *api) listar(activo *bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list := []handlers.Cliente{}
+		a.respond(w, r, topics.ListarClientes(topics.Listar{Activo: activo}), http.StatusOK, &list)
+	})
+}
+
+func (a *api) readyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*a.o.RequestTimeout)
+		defer cancel()
+		if err := a.o.Ready(ctx); err != nil {
+			a.o.Log.Warn().Err(err).Msg("not ready")
+			writeProblem(w, newProblem(r, string(handlers.CodeUnavailable), "not ready", nil))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+// respond makes the call and writes its result (decoded into out) with
+// status, or the problem.
+func (a *api) respond(w http.ResponseWriter, r *http.Request, c topics.Call, status int, out any) {
+	if p, ok := a.call(r, c, out); !ok {
+		writeProblem(w, p)
+		return
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, out)
+}
+
+// call sends c with the edge's bounded wait and decodes the reply into out.
+func (a *api) call(r *http.Request, c topics.Call, out any) (Problem, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.o.RequestTimeout)
+	defer cancel()
+	reply, err := a.o.Caller.Call(ctx, c)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return newProblem(r, codeTimeout, "the customer service did not answer in time", nil), false
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		return newProblem(r, string(handlers.CodeUnavailable), "request cancelled", nil), false
+	case err != nil:
+		a.o.Log.Warn().Err(err).Str("type", string(c.Type)).Msg("call failed")
+		return problemFromError(r, err), false
+	}
+	if err := reply.Decode(out); err != nil {
+		return problemFromError(r, err), false
+	}
+	return Problem{}, true
+}
+
+func (a *api) withID(next func(http.ResponseWriter, *http.Request, int64)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			writeProblem(w, newProblem(r, string(handlers.CodeInvalid), "the customer id is not valid",
+				[]handlers.FieldError{{Field: "id", Message: "must be a positive integer"}}))
+			return
+		}
+		next(w, r, id)
+	})
+}
+
+// decodeBody reads one JSON object of at most MaxBodyBytes into v.
+func (a *api) decodeBody(w http.ResponseWriter, r *http.Request, v any) (Problem, bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !isJSONSuffix(mt)) {
+			return newProblem(r, codeUnsupportedType, "the body must be application/json", nil), false
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes))
+	err := dec.Decode(v)
+	if err == nil {
+		// Exactly one value: trailing data means a malformed body.
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	if err == nil {
+		return Problem{}, true
+	}
+	var tooLarge *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return newProblem(r, codeTooLarge, fmt.Sprintf("the body is larger than %d bytes", tooLarge.Limit), nil), false
+	case errors.Is(err, io.EOF):
+		return newProblem(r, string(handlers.CodeInvalid), "the body is empty", nil), false
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return newProblem(r, string(handlers.CodeInvalid), "the body has a field of the wrong type",
+			[]handlers.FieldError{{Field: typeErr.Field, Message: "has the wrong JSON type"}}), false
+	default:
+		return newProblem(r, string(handlers.CodeInvalid), "the body is not a valid JSON object", nil), false
+	}
+}
+
+func isJSONSuffix(mt string) bool {
+	return len(mt) > 5 && mt[len(mt)-5:] == "+json"
+}

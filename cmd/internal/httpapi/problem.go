@@ -1,0 +1,88 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/jea/cliente/handlers"
+)
+
+// Problem is an RFC 9457 problem details body, with the service's error
+// code and per-field details as extension members.
+type Problem struct {
+	Type     string                `json:"type"`
+	Title    string                `json:"title"`
+	Status   int                   `json:"status"`
+	Detail   string                `json:"detail,omitempty"`
+	Instance string                `json:"instance,omitempty"`
+	Code     string                `json:"code"`
+	Errors   []handlers.FieldError `json:"errors,omitempty"`
+}
+
+// Codes that exist only at the HTTP edge, next to the handlers.Code values.
+const (
+	codeTimeout         = "timeout"
+	codeTooLarge        = "too_large"
+	codeUnsupportedType = "unsupported_media_type"
+	codeMethod          = "method_not_allowed"
+)
+
+// statusOf is the one place where error codes become HTTP statuses.
+func statusOf(code string) int {
+	switch code {
+	case string(handlers.CodeInvalid):
+		return http.StatusBadRequest
+	case string(handlers.CodeNotFound):
+		return http.StatusNotFound
+	case string(handlers.CodeConflict):
+		return http.StatusConflict
+	case string(handlers.CodeUnavailable):
+		return http.StatusServiceUnavailable
+	case codeTimeout:
+		return http.StatusGatewayTimeout
+	case codeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case codeUnsupportedType:
+		return http.StatusUnsupportedMediaType
+	case codeMethod:
+		return http.StatusMethodNotAllowed
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// problemTypeBase prefixes the problem type URIs; each code's URI is stable
+// so clients may switch on it.
+const problemTypeBase = "urn:jea:cliente:problem:"
+
+func newProblem(r *http.Request, code, detail string, fields []handlers.FieldError) Problem {
+	status := statusOf(code)
+	return Problem{
+		Type:     problemTypeBase + code,
+		Title:    http.StatusText(status),
+		Status:   status,
+		Detail:   detail,
+		Instance: r.URL.Path,
+		Code:     code,
+		Errors:   fields,
+	}
+}
+
+// problemFromError builds the problem for any error a call returned.
+func problemFromError(r *http.Request, err error) Problem {
+	e := handlers.AsError(err)
+	return newProblem(r, string(e.Code), e.Message, e.Fields)
+}
+
+func writeProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

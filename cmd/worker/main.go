@@ -1,0 +1,38 @@
+// Command worker consumes the customer command and query topics and
+// executes them against MongoDB. Configuration: environment variables, see
+// cmd/internal/config.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jea/cliente/cmd/internal/app"
+	"github.com/jea/cliente/cmd/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Environ(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, environ []string, stdout io.Writer) error {
+	cfg, err := config.Load[config.Worker](environ)
+	if err != nil {
+		return err
+	}
+	log, err := app.NewLogger(stdout, cfg.LogLevel, "cliente-worker")
+	if err != nil {
+		return err
+	}
+	reg := app.NewRegistry()
+	return app.RunWorker(ctx, cfg, log, app.Metrics{Registerer: reg, Gatherer: reg}, app.Hooks{})
+}

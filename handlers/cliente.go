@@ -1,0 +1,82 @@
+// Package handlers holds the customer use cases. It knows nothing of Kafka,
+// HTTP or MongoDB: transports call Service, and Service reaches storage only
+// through the Store interface declared here.
+package handlers
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Cliente is a customer as stored and as sent on the wire. JSON names are
+// the original service's contract.
+type Cliente struct {
+	ID            int64     `json:"id"`
+	DNI           string    `json:"dni"`
+	Nombre        string    `json:"nombre"`
+	Apellido      string    `json:"apellido"`
+	Email         string    `json:"email"`
+	Telefono      string    `json:"telefono"`
+	Direccion     string    `json:"direccion"`
+	FechaRegistro time.Time `json:"fechaRegistro"`
+	Activo        bool      `json:"activo"`
+	// Version starts at 1 and grows by one with every change; it is the
+	// basis for optimistic concurrency (ETag / expected version).
+	Version int64 `json:"version"`
+}
+
+// fechaLayout is RFC 3339 in UTC with exactly three fractional digits:
+// Go would trim trailing zeros, and Java parsers with a fixed ".SSS"
+// pattern reject that.
+const fechaLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// MarshalJSON writes fechaRegistro in fechaLayout.
+func (c Cliente) MarshalJSON() ([]byte, error) {
+	type plain Cliente // no methods: avoids recursion
+	return json.Marshal(struct {
+		plain
+		FechaRegistro string `json:"fechaRegistro"`
+	}{plain(c), c.FechaRegistro.UTC().Format(fechaLayout)})
+}
+
+// Datos are the editable fields of a customer, as a client sends them on
+// create and on replace. Pointers distinguish "absent" from "empty" so the
+// validator can name missing fields.
+type Datos struct {
+	DNI       *string `json:"dni"`
+	Nombre    *string `json:"nombre"`
+	Apellido  *string `json:"apellido"`
+	Email     *string `json:"email"`
+	Telefono  *string `json:"telefono"`
+	Direccion *string `json:"direccion"`
+	// Activo is only honoured on replace: absent keeps the current status.
+	Activo *bool `json:"activo"`
+}
+
+// Campos are validated, normalised editable fields, ready to store.
+type Campos struct {
+	DNI       string
+	Nombre    string
+	Apellido  string
+	Email     string
+	Telefono  string
+	Direccion string
+}
+
+// Filtro selects customers for a listing. The zero value selects all.
+type Filtro struct {
+	// Activo, when set, keeps only customers with that status.
+	Activo *bool
+	// DespuesDeID and Limite are the room left for cursor paging: customers
+	// come in ascending id order, strictly after DespuesDeID; Limite 0 means
+	// no limit.
+	DespuesDeID int64
+	Limite      int
+}
+
+// Matches reports whether c passes the filter's status condition.
+func (f Filtro) Matches(c Cliente) bool {
+	return f.Activo == nil || *f.Activo == c.Activo
+}
+
+func truncateToMillis(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }

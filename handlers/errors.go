@@ -1,0 +1,98 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies every failure the service reports. Transports map each code
+// to their own vocabulary in exactly one place: the HTTP edge to a status, the
+// Kafka contract to a reply code.
+type Code string
+
+const (
+	CodeInvalid     Code = "invalid"
+	CodeNotFound    Code = "not_found"
+	CodeConflict    Code = "conflict"
+	CodeUnavailable Code = "unavailable"
+	CodeInternal    Code = "internal"
+)
+
+// Known reports whether c is one of the codes above; decoders use it to map
+// an unknown code from a newer peer to CodeInternal.
+func (c Code) Known() bool {
+	switch c {
+	case CodeInvalid, CodeNotFound, CodeConflict, CodeUnavailable, CodeInternal:
+		return true
+	}
+	return false
+}
+
+// FieldError names one field of a request and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is the one error type of the service. Message is safe to show to a
+// client; Err, if set, is the underlying cause and is only logged.
+type Error struct {
+	Code    Code
+	Message string
+	Fields  []FieldError
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an *Error with a client-safe message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap builds an *Error that keeps cause for the logs only.
+func Wrap(code Code, cause error, message string) *Error {
+	return &Error{Code: code, Message: message, Err: cause}
+}
+
+// Conflict reports that field already holds value on another customer.
+func Conflict(field string) *Error {
+	return &Error{
+		Code:    CodeConflict,
+		Message: fmt.Sprintf("another customer already has this %s", field),
+		Fields:  []FieldError{{Field: field, Message: "already in use"}},
+	}
+}
+
+// ErrorCode returns the code of err: the code of the first *Error in its
+// chain, CodeInternal for any other non-nil error, "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// AsError returns err as an *Error, wrapping foreign errors as internal ones
+// with a generic message so that no internal detail reaches a client.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Wrap(CodeInternal, err, "internal error")
+}

@@ -1,0 +1,13 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/handlers/memstore"
+	"github.com/jea/cliente/handlers/storetest"
+)
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(*testing.T) handlers.Store { return memstore.New() })
+}

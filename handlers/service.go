@@ -1,0 +1,141 @@
+package handlers
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists customers. Implementations must:
+//   - allocate ids as positive integers, unique even under concurrent Inserts;
+//   - keep dni and email unique, reporting a violation as Conflict(field);
+//   - report a missing customer as CodeNotFound and an unreachable backend
+//     as CodeUnavailable;
+//   - start Version at 1 and add one on every Replace, and on every SetActivo
+//     that changes the status.
+//
+// storetest.Run is the suite every implementation passes.
+type Store interface {
+	Insert(ctx context.Context, c Campos, fechaRegistro time.Time) (Cliente, error)
+	// Replace overwrites the editable fields of customer id and, if activo is
+	// not nil, its status. Id and fechaRegistro never change.
+	Replace(ctx context.Context, id int64, c Campos, activo *bool) (Cliente, error)
+	// SetActivo sets the status; setting the current status is a no-op that
+	// returns the customer unchanged.
+	SetActivo(ctx context.Context, id int64, activo bool) (Cliente, error)
+	Get(ctx context.Context, id int64) (Cliente, error)
+	GetByDNI(ctx context.Context, dni string) (Cliente, error)
+	GetByEmail(ctx context.Context, email string) (Cliente, error)
+	// List returns matching customers in ascending id order.
+	List(ctx context.Context, f Filtro) ([]Cliente, error)
+}
+
+// Service implements the customer use cases over a Store. It is safe for
+// concurrent use if its Store is.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewService returns a Service; now is the clock that stamps fechaRegistro.
+func NewService(store Store, now func() time.Time) *Service {
+	return &Service{store: store, now: now}
+}
+
+// Crear registers a customer. fechaRegistro comes from the service clock and
+// the customer starts active; a client-supplied activo is ignored.
+func (s *Service) Crear(ctx context.Context, d Datos) (Cliente, error) {
+	campos, err := Validate(d)
+	if err != nil {
+		return Cliente{}, err
+	}
+	return s.store.Insert(ctx, campos, truncateToMillis(s.now()))
+}
+
+// Actualizar replaces the editable fields of customer id, keeping its
+// fechaRegistro, and its status unless d.Activo is set.
+func (s *Service) Actualizar(ctx context.Context, id int64, d Datos) (Cliente, error) {
+	idErr := checkID(id)
+	campos, err := Validate(d)
+	if idErr != nil || err != nil {
+		return Cliente{}, mergeInvalid(idErr, err)
+	}
+	return s.store.Replace(ctx, id, campos, d.Activo)
+}
+
+// Eliminar soft-deletes customer id: it becomes inactive and stays readable.
+// Deleting an inactive customer succeeds and changes nothing.
+func (s *Service) Eliminar(ctx context.Context, id int64) (Cliente, error) {
+	if err := checkID(id); err != nil {
+		return Cliente{}, err
+	}
+	return s.store.SetActivo(ctx, id, false)
+}
+
+// Obtener returns customer id, active or not.
+func (s *Service) Obtener(ctx context.Context, id int64) (Cliente, error) {
+	if err := checkID(id); err != nil {
+		return Cliente{}, err
+	}
+	return s.store.Get(ctx, id)
+}
+
+// ObtenerPorDNI looks a customer up by DNI; a check character is accepted
+// and verified as on create.
+func (s *Service) ObtenerPorDNI(ctx context.Context, dni string) (Cliente, error) {
+	norm, msg := NormalizeDNI(dni)
+	if msg != "" {
+		return Cliente{}, invalidField("dni", msg)
+	}
+	return s.store.GetByDNI(ctx, norm)
+}
+
+// ObtenerPorEmail looks a customer up by email, regardless of case.
+func (s *Service) ObtenerPorEmail(ctx context.Context, email string) (Cliente, error) {
+	norm, msg := NormalizeEmail(email)
+	if msg != "" {
+		return Cliente{}, invalidField("email", msg)
+	}
+	return s.store.GetByEmail(ctx, norm)
+}
+
+// Listar returns the customers that f selects, in ascending id order.
+func (s *Service) Listar(ctx context.Context, f Filtro) ([]Cliente, error) {
+	var errs []FieldError
+	if f.DespuesDeID < 0 {
+		errs = append(errs, FieldError{Field: "despuesDeId", Message: "must not be negative"})
+	}
+	if f.Limite < 0 {
+		errs = append(errs, FieldError{Field: "limite", Message: "must not be negative"})
+	}
+	if len(errs) > 0 {
+		return nil, &Error{Code: CodeInvalid, Message: "the listing parameters are not valid", Fields: errs}
+	}
+	return s.store.List(ctx, f)
+}
+
+func checkID(id int64) error {
+	if id <= 0 {
+		return invalidField("id", "must be a positive integer")
+	}
+	return nil
+}
+
+func invalidField(field, msg string) *Error {
+	return &Error{Code: CodeInvalid, Message: "the request is not valid", Fields: []FieldError{{Field: field, Message: msg}}}
+}
+
+// mergeInvalid joins the field errors of several invalid-request errors.
+func mergeInvalid(errs ...error) error {
+	var out *Error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		e := AsError(err)
+		if out == nil {
+			out = &Error{Code: CodeInvalid, Message: e.Message}
+		}
+		out.Fields = append(out.Fields, e.Fields...)
+	}
+	return out
+}

@@ -1,0 +1,352 @@
+// Package storetest is the contract every handlers.Store passes: the
+// in-memory fake and the MongoDB repository run the same suite, so a test
+// written against the fake means the same thing against the database.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jea/cliente/handlers"
+)
+
+// Run runs the contract against stores made by newStore, which must return
+// an empty store each time it is called.
+func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s handlers.Store)
+	}{
+		{"InsertAndGet", testInsertAndGet},
+		{"NotFound", testNotFound},
+		{"InsertConflicts", testInsertConflicts},
+		{"Replace", testReplace},
+		{"ReplaceConflicts", testReplaceConflicts},
+		{"SetActivo", testSetActivo},
+		{"List", testList},
+		{"ConcurrentInsertsSameDNI", testConcurrentSameDNI},
+		{"ConcurrentInsertsDistinct", testConcurrentDistinct},
+		{"OperatorLookingValues", testOperatorLookingValues},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+var fecha = time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// Campos returns valid, distinct fields for customer number n.
+func Campos(n int) handlers.Campos {
+	return handlers.Campos{
+		DNI:       fmt.Sprintf("%08d", 10_000_000+n),
+		Nombre:    fmt.Sprintf("Nombre%d", n),
+		Apellido:  "Quispe",
+		Email:     fmt.Sprintf("cliente%d@example.pe", n),
+		Telefono:  "+51987654321",
+		Direccion: "Av. Arequipa 123, Lima",
+	}
+}
+
+func mustInsert(t *testing.T, s handlers.Store, c handlers.Campos) handlers.Cliente {
+	t.Helper()
+	cl, err := s.Insert(ctx(t), c, fecha)
+	if err != nil {
+		t.Fatalf("Insert(%+v): %v", c, err)
+	}
+	return cl
+}
+
+func wantCode(t *testing.T, err error, code handlers.Code, field string) {
+	t.Helper()
+	if got := handlers.ErrorCode(err); got != code {
+		t.Fatalf("error = %v, want code %q", err, code)
+	}
+	if field == "" {
+		return
+	}
+	var e *handlers.Error
+	if !errors.As(err, &e) || len(e.Fields) != 1 || e.Fields[0].Field != field {
+		t.Fatalf("error = %#v, want exactly one field detail naming %q", err, field)
+	}
+}
+
+func wantSame(t *testing.T, got, want handlers.Cliente) {
+	t.Helper()
+	if !got.FechaRegistro.Equal(want.FechaRegistro) {
+		t.Fatalf("fechaRegistro = %v, want %v", got.FechaRegistro, want.FechaRegistro)
+	}
+	got.FechaRegistro, want.FechaRegistro = time.Time{}, time.Time{}
+	if got != want {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func testInsertAndGet(t *testing.T, s handlers.Store) {
+	a := mustInsert(t, s, Campos(1))
+	b := mustInsert(t, s, Campos(2))
+	if a.ID <= 0 || b.ID <= 0 || a.ID == b.ID {
+		t.Fatalf("ids %d and %d: want distinct positive ids", a.ID, b.ID)
+	}
+	want := handlers.Cliente{ID: a.ID, FechaRegistro: fecha, Activo: true, Version: 1}
+	c := Campos(1)
+	want.DNI, want.Nombre, want.Apellido, want.Email, want.Telefono, want.Direccion = c.DNI, c.Nombre, c.Apellido, c.Email, c.Telefono, c.Direccion
+	wantSame(t, a, want)
+
+	for name, get := range map[string]func() (handlers.Cliente, error){
+		"Get":        func() (handlers.Cliente, error) { return s.Get(ctx(t), a.ID) },
+		"GetByDNI":   func() (handlers.Cliente, error) { return s.GetByDNI(ctx(t), c.DNI) },
+		"GetByEmail": func() (handlers.Cliente, error) { return s.GetByEmail(ctx(t), c.Email) },
+	} {
+		got, err := get()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		wantSame(t, got, want)
+	}
+}
+
+func testNotFound(t *testing.T, s handlers.Store) {
+	mustInsert(t, s, Campos(1))
+	_, err := s.Get(ctx(t), 999_999)
+	wantCode(t, err, handlers.CodeNotFound, "")
+	_, err = s.GetByDNI(ctx(t), "99999999")
+	wantCode(t, err, handlers.CodeNotFound, "")
+	_, err = s.GetByEmail(ctx(t), "nadie@example.pe")
+	wantCode(t, err, handlers.CodeNotFound, "")
+	_, err = s.Replace(ctx(t), 999_999, Campos(3), nil)
+	wantCode(t, err, handlers.CodeNotFound, "")
+	_, err = s.SetActivo(ctx(t), 999_999, false)
+	wantCode(t, err, handlers.CodeNotFound, "")
+}
+
+func testInsertConflicts(t *testing.T, s handlers.Store) {
+	mustInsert(t, s, Campos(1))
+
+	sameDNI := Campos(2)
+	sameDNI.DNI = Campos(1).DNI
+	_, err := s.Insert(ctx(t), sameDNI, fecha)
+	wantCode(t, err, handlers.CodeConflict, "dni")
+
+	sameEmail := Campos(3)
+	sameEmail.Email = Campos(1).Email
+	_, err = s.Insert(ctx(t), sameEmail, fecha)
+	wantCode(t, err, handlers.CodeConflict, "email")
+
+	// A failed insert must not leave anything behind.
+	list, err := s.List(ctx(t), handlers.Filtro{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List after conflicts = %d customers, %v; want 1", len(list), err)
+	}
+	mustInsert(t, s, Campos(2))
+}
+
+func testReplace(t *testing.T, s handlers.Store) {
+	orig := mustInsert(t, s, Campos(1))
+	c := Campos(2)
+	got, err := s.Replace(ctx(t), orig.ID, c, nil)
+	if err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	want := handlers.Cliente{ID: orig.ID, FechaRegistro: fecha, Activo: true, Version: 2,
+		DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido, Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion}
+	wantSame(t, got, want)
+	stored, err := s.Get(ctx(t), orig.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSame(t, stored, want)
+
+	// The old dni and email are free again; the new ones find the customer.
+	if _, err := s.GetByDNI(ctx(t), Campos(1).DNI); handlers.ErrorCode(err) != handlers.CodeNotFound {
+		t.Fatalf("GetByDNI(old dni) = %v, want not found", err)
+	}
+	mustInsert(t, s, Campos(1))
+
+	// Keeping one's own dni and email is no conflict; activo follows the
+	// pointer when set and is kept when nil.
+	off := false
+	got, err = s.Replace(ctx(t), orig.ID, c, &off)
+	if err != nil || got.Activo || got.Version != 3 {
+		t.Fatalf("Replace(activo=false) = %+v, %v; want inactive, version 3", got, err)
+	}
+	got, err = s.Replace(ctx(t), orig.ID, c, nil)
+	if err != nil || got.Activo {
+		t.Fatalf("Replace(activo=nil) = %+v, %v; want still inactive", got, err)
+	}
+	on := true
+	got, err = s.Replace(ctx(t), orig.ID, c, &on)
+	if err != nil || !got.Activo {
+		t.Fatalf("Replace(activo=true) = %+v, %v; want active", got, err)
+	}
+}
+
+func testReplaceConflicts(t *testing.T, s handlers.Store) {
+	a := mustInsert(t, s, Campos(1))
+	b := mustInsert(t, s, Campos(2))
+
+	c := Campos(3)
+	c.DNI = a.DNI
+	_, err := s.Replace(ctx(t), b.ID, c, nil)
+	wantCode(t, err, handlers.CodeConflict, "dni")
+
+	c = Campos(3)
+	c.Email = a.Email
+	_, err = s.Replace(ctx(t), b.ID, c, nil)
+	wantCode(t, err, handlers.CodeConflict, "email")
+
+	// Nothing of a rejected replace is applied.
+	got, err := s.Get(ctx(t), b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DNI != b.DNI || got.Email != b.Email || got.Nombre != b.Nombre || got.Version != b.Version {
+		t.Fatalf("after rejected replaces: %+v, want unchanged %+v", got, b)
+	}
+}
+
+func testSetActivo(t *testing.T, s handlers.Store) {
+	a := mustInsert(t, s, Campos(1))
+	got, err := s.SetActivo(ctx(t), a.ID, false)
+	if err != nil || got.Activo || got.Version != 2 {
+		t.Fatalf("SetActivo(false) = %+v, %v; want inactive at version 2", got, err)
+	}
+	got, err = s.SetActivo(ctx(t), a.ID, false)
+	if err != nil || got.Activo || got.Version != 2 {
+		t.Fatalf("second SetActivo(false) = %+v, %v; want unchanged at version 2", got, err)
+	}
+	// Soft-deleted: still readable everywhere and still holding its keys.
+	for _, get := range []func() (handlers.Cliente, error){
+		func() (handlers.Cliente, error) { return s.Get(ctx(t), a.ID) },
+		func() (handlers.Cliente, error) { return s.GetByDNI(ctx(t), a.DNI) },
+		func() (handlers.Cliente, error) { return s.GetByEmail(ctx(t), a.Email) },
+	} {
+		if got, err := get(); err != nil || got.Activo || !got.FechaRegistro.Equal(fecha) {
+			t.Fatalf("lookup of deleted customer = %+v, %v", got, err)
+		}
+	}
+	_, err = s.Insert(ctx(t), Campos(1), fecha)
+	wantCode(t, err, handlers.CodeConflict, "dni")
+
+	got, err = s.SetActivo(ctx(t), a.ID, true)
+	if err != nil || !got.Activo || got.Version != 3 {
+		t.Fatalf("SetActivo(true) = %+v, %v; want active at version 3", got, err)
+	}
+}
+
+func testList(t *testing.T, s handlers.Store) {
+	empty, err := s.List(ctx(t), handlers.Filtro{})
+	if err != nil || empty == nil || len(empty) != 0 {
+		t.Fatalf("List on empty store = %#v, %v; want a non-nil empty slice", empty, err)
+	}
+	var ids []int64
+	for i := 1; i <= 5; i++ {
+		ids = append(ids, mustInsert(t, s, Campos(i)).ID)
+	}
+	if _, err := s.SetActivo(ctx(t), ids[1], false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetActivo(ctx(t), ids[3], false); err != nil {
+		t.Fatal(err)
+	}
+	yes, no := true, false
+	for _, tc := range []struct {
+		name string
+		f    handlers.Filtro
+		want []int64
+	}{
+		{"all", handlers.Filtro{}, ids},
+		{"active", handlers.Filtro{Activo: &yes}, []int64{ids[0], ids[2], ids[4]}},
+		{"inactive", handlers.Filtro{Activo: &no}, []int64{ids[1], ids[3]}},
+		{"after", handlers.Filtro{DespuesDeID: ids[2]}, ids[3:]},
+		{"limit", handlers.Filtro{Limite: 2}, ids[:2]},
+		{"active after with limit", handlers.Filtro{Activo: &yes, DespuesDeID: ids[0], Limite: 1}, []int64{ids[2]}},
+	} {
+		got, err := s.List(ctx(t), tc.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var gotIDs []int64
+		for _, c := range got {
+			gotIDs = append(gotIDs, c.ID)
+		}
+		if fmt.Sprint(gotIDs) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: ids %v, want %v", tc.name, gotIDs, tc.want)
+		}
+	}
+}
+
+func testConcurrentSameDNI(t *testing.T, s handlers.Store) {
+	const n = 16
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := Campos(100 + i)
+			c.DNI = "44444444"
+			_, errs[i] = s.Insert(ctx(t), c, fecha)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		default:
+			wantCode(t, err, handlers.CodeConflict, "dni")
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d concurrent inserts with one dni succeeded, want exactly 1", ok)
+	}
+}
+
+func testConcurrentDistinct(t *testing.T, s handlers.Store) {
+	const n = 16
+	ids := make([]int64, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl, err := s.Insert(ctx(t), Campos(200+i), fecha)
+			ids[i], errs[i] = cl.ID, err
+		}()
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("insert %d: %v", i, err)
+		}
+		if ids[i] <= 0 || seen[ids[i]] {
+			t.Fatalf("id %d allocated twice or not positive (all: %v)", ids[i], ids)
+		}
+		seen[ids[i]] = true
+	}
+}
+
+func testOperatorLookingValues(t *testing.T, s handlers.Store) {
+	mustInsert(t, s, Campos(1))
+	for _, v := range []string{`{"$ne":""}`, "$ne", `{"$gt":""}`, ".*", "$where"} {
+		if _, err := s.GetByDNI(ctx(t), v); handlers.ErrorCode(err) != handlers.CodeNotFound {
+			t.Errorf("GetByDNI(%q) = %v, want not found", v, err)
+		}
+		if _, err := s.GetByEmail(ctx(t), v); handlers.ErrorCode(err) != handlers.CodeNotFound {
+			t.Errorf("GetByEmail(%q) = %v, want not found", v, err)
+		}
+	}
+}

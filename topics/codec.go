@@ -1,0 +1,142 @@
+package topics
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jea/cliente/handlers"
+)
+
+// MaxMessageBytes bounds a request body; larger ones are rejected unread.
+const MaxMessageBytes = maxRecordBytes
+
+// EncodeRequest builds the JSON body of c.
+func EncodeRequest(c Call) ([]byte, error) {
+	data, err := json.Marshal(c.Data)
+	if err != nil {
+		return nil, fmt.Errorf("topics: encode %s payload: %w", c.Type, err)
+	}
+	return json.Marshal(Request{Type: c.Type, Meta: c.Meta, Data: data})
+}
+
+// DecodeRequest parses a request body. Every failure is an *handlers.Error
+// with CodeInvalid, so it can be sent back as an error reply as it is.
+func DecodeRequest(body []byte) (Request, error) {
+	var req Request
+	if len(body) > MaxMessageBytes {
+		return req, handlers.Errorf(handlers.CodeInvalid, "message larger than %d bytes", MaxMessageBytes)
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return req, invalidJSON("message", err)
+	}
+	if req.Type == "" {
+		return req, handlers.Errorf(handlers.CodeInvalid, "message has no type")
+	}
+	if !req.Type.Known() {
+		return req, handlers.Errorf(handlers.CodeInvalid, "unknown message type %q", req.Type)
+	}
+	return req, nil
+}
+
+// DecodeData parses a request's payload into v.
+func DecodeData(req Request, v any) error {
+	if len(bytes.TrimSpace(req.Data)) == 0 || bytes.Equal(bytes.TrimSpace(req.Data), []byte("null")) {
+		return handlers.Errorf(handlers.CodeInvalid, "%s message has no data", req.Type)
+	}
+	if err := json.Unmarshal(req.Data, v); err != nil {
+		return invalidJSON("data", err)
+	}
+	return nil
+}
+
+// invalidJSON describes a JSON decoding error without echoing input back,
+// naming the offending field when the decoder knows it.
+func invalidJSON(what string, err error) *handlers.Error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return &handlers.Error{
+			Code:    handlers.CodeInvalid,
+			Message: fmt.Sprintf("%s is not valid", what),
+			Fields:  []handlers.FieldError{{Field: typeErr.Field, Message: "must be of type " + jsonTypeName(typeErr.Type.Kind().String())}},
+			Err:     err,
+		}
+	}
+	return handlers.Wrap(handlers.CodeInvalid, err, what+" is not valid JSON of the expected shape")
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float32", "float64":
+		return "number"
+	case "slice", "array":
+		return "array"
+	default:
+		return "object"
+	}
+}
+
+// NewReply builds the reply to a request of type t from a handler's result.
+func NewReply(t Type, data any, err error) Reply {
+	if err != nil {
+		return Reply{Type: t, Status: StatusError, Error: NewErrorBody(err), cause: err}
+	}
+	raw, mErr := json.Marshal(data)
+	if mErr != nil {
+		return Reply{Type: t, Status: StatusError, Error: NewErrorBody(mErr), cause: mErr}
+	}
+	return Reply{Type: t, Status: StatusOK, Data: raw}
+}
+
+// Err returns the reply's error, or nil for a successful reply.
+func (r Reply) Err() error {
+	if r.Status == StatusOK {
+		return nil
+	}
+	if r.Error == nil {
+		return handlers.Errorf(handlers.CodeInternal, "error reply without error body")
+	}
+	return r.Error.Err()
+}
+
+// Decode parses a successful reply's data into v, or returns its error.
+func (r Reply) Decode(v any) error {
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		return handlers.Wrap(handlers.CodeInternal, err, "reply data is not of the expected shape")
+	}
+	return nil
+}
+
+// Routing is where a request wants its reply. It is read from headers only,
+// so a message whose body cannot be decoded still gets its error reply.
+type Routing struct {
+	CorrelationID []byte
+	ReplyTopic    string
+	// ReplyPartition is the partition to reply to, or -1 for "any".
+	ReplyPartition int32
+}
+
+// HasReply reports whether the requester asked for a reply.
+func (r Routing) HasReply() bool { return r.ReplyTopic != "" }
+
+// EncodePartition is the 4-byte big-endian form of kafka_replyPartition.
+func EncodePartition(p int32) []byte { return binary.BigEndian.AppendUint32(nil, uint32(p)) }
+
+// DecodePartition reads a kafka_replyPartition value; ok is false if it is
+// not 4 bytes or is negative.
+func DecodePartition(b []byte) (int32, bool) {
+	if len(b) != 4 {
+		return -1, false
+	}
+	p := int32(binary.BigEndian.Uint32(b))
+	return p, p >= 0
+}

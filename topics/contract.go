@@ -1,0 +1,207 @@
+// Package topics owns the wire contract of the customer service on Kafka:
+// topic names, message types, the request envelope, the reply body, header
+// names, encoding and decoding, and the kafka-go adapters that carry them
+// (a request/reply client, a consume loop, topic provisioning). It is the
+// only package of the service that imports kafka-go. CONTRACT.md in this
+// folder describes every message for implementers in other languages.
+package topics
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/jea/cliente/handlers"
+)
+
+// Default topic names; deployments may rename them.
+const (
+	DefaultCommandTopic = "cliente.comandos"
+	DefaultQueryTopic   = "cliente.consultas"
+)
+
+// Header names. The first three are Spring Kafka's request/reply headers, so
+// a ReplyingKafkaTemplate can call the worker with its defaults.
+const (
+	// HeaderCorrelationID is opaque bytes, echoed unchanged on the reply.
+	HeaderCorrelationID = "kafka_correlationId"
+	// HeaderReplyTopic is the UTF-8 name of the topic to reply to.
+	HeaderReplyTopic = "kafka_replyTopic"
+	// HeaderReplyPartition, when present, is a 4-byte big-endian partition
+	// number the reply must go to. The reply carries it back unchanged.
+	HeaderReplyPartition = "kafka_replyPartition"
+	// HeaderErrorCode is set only on error replies, to the error's code
+	// (one of the Code* values): a Spring requester's reply error checker
+	// needs nothing else to tell failure from success.
+	HeaderErrorCode = "cliente_error"
+	// HeaderErrorMessage is the human-readable message of an error reply.
+	HeaderErrorMessage = "cliente_error_message"
+)
+
+// Type names an operation. Commands change state and go to the command
+// topic, keyed by the customer they touch so one customer's commands are
+// applied in order; queries go to the query topic.
+type Type string
+
+const (
+	TypeCrear           Type = "cliente.crear"
+	TypeActualizar      Type = "cliente.actualizar"
+	TypeEliminar        Type = "cliente.eliminar"
+	TypeObtener         Type = "cliente.obtener"
+	TypeObtenerPorDNI   Type = "cliente.obtenerPorDni"
+	TypeObtenerPorEmail Type = "cliente.obtenerPorEmail"
+	TypeListar          Type = "cliente.listar"
+)
+
+// IsCommand reports whether t changes state.
+func (t Type) IsCommand() bool {
+	switch t {
+	case TypeCrear, TypeActualizar, TypeEliminar:
+		return true
+	}
+	return false
+}
+
+// Known reports whether t is a type this version of the contract defines.
+func (t Type) Known() bool {
+	switch t {
+	case TypeCrear, TypeActualizar, TypeEliminar, TypeObtener, TypeObtenerPorDNI, TypeObtenerPorEmail, TypeListar:
+		return true
+	}
+	return false
+}
+
+// Meta is request metadata that is not part of the operation itself. Fields
+// are optional; workers ignore what they do not yet use.
+type Meta struct {
+	// Principal is the authenticated caller, as the edge established it.
+	Principal string `json:"principal,omitempty"`
+	// IdempotencyKey makes a command safe to send again.
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	// ExpectedVersion makes a command conditional on the customer's version.
+	ExpectedVersion *int64 `json:"expectedVersion,omitempty"`
+}
+
+// Request is the JSON body of every message on the command and query topics.
+type Request struct {
+	Type Type            `json:"type"`
+	Meta Meta            `json:"meta"`
+	Data json.RawMessage `json:"data"`
+}
+
+// Request payloads, one per Type. TypeCrear carries handlers.Datos.
+
+// ID addresses one customer (TypeObtener, TypeEliminar).
+type ID struct {
+	ID int64 `json:"id"`
+}
+
+// Actualizar is the payload of TypeActualizar: the id and the new fields.
+type Actualizar struct {
+	ID int64 `json:"id"`
+	handlers.Datos
+}
+
+// PorDNI is the payload of TypeObtenerPorDNI.
+type PorDNI struct {
+	DNI string `json:"dni"`
+}
+
+// PorEmail is the payload of TypeObtenerPorEmail.
+type PorEmail struct {
+	Email string `json:"email"`
+}
+
+// Listar is the payload of TypeListar; all fields are optional.
+type Listar struct {
+	Activo      *bool `json:"activo,omitempty"`
+	DespuesDeID int64 `json:"despuesDeId,omitempty"`
+	Limite      int   `json:"limite,omitempty"`
+}
+
+// Reply statuses.
+const (
+	StatusOK    = "ok"
+	StatusError = "error"
+)
+
+// Reply is the JSON body of every reply. Data is a handlers.Cliente for
+// single-customer operations (including TypeEliminar, which returns the
+// deactivated customer) and an array of them for TypeListar.
+type Reply struct {
+	Type   Type            `json:"type"`
+	Status string          `json:"status"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	Error  *ErrorBody      `json:"error,omitempty"`
+
+	// cause is the error behind an error reply, kept for the worker's logs.
+	cause error
+}
+
+// ErrorBody describes a failed request. Code is the reply code: the
+// mapping from handlers.Code happens in NewErrorBody and nowhere else.
+type ErrorBody struct {
+	Code    handlers.Code         `json:"code"`
+	Message string                `json:"message"`
+	Fields  []handlers.FieldError `json:"fields,omitempty"`
+}
+
+// NewErrorBody turns any error into the body of an error reply; errors that
+// are not *handlers.Error become "internal" without their detail.
+func NewErrorBody(err error) *ErrorBody {
+	e := handlers.AsError(err)
+	return &ErrorBody{Code: e.Code, Message: e.Message, Fields: e.Fields}
+}
+
+// Err turns the body back into a *handlers.Error; codes a newer peer may
+// send and this version does not know become internal.
+func (b *ErrorBody) Err() *handlers.Error {
+	code := b.Code
+	if !code.Known() {
+		code = handlers.CodeInternal
+	}
+	return &handlers.Error{Code: code, Message: b.Message, Fields: b.Fields}
+}
+
+// Call is one request ready to send: its type, partitioning key and payload.
+// The constructors below pick the key that keeps one customer's commands in
+// order.
+type Call struct {
+	Type Type
+	Key  string
+	Meta Meta
+	Data any
+}
+
+// Crear keys by the DNI's 8 digits, so every spelling of one DNI (with or
+// without its check character) lands on one partition.
+func Crear(d handlers.Datos) Call {
+	var key string
+	if d.DNI != nil {
+		key = strings.TrimSpace(*d.DNI)
+		if norm, msg := handlers.NormalizeDNI(key); msg == "" {
+			key = norm
+		}
+	}
+	return Call{Type: TypeCrear, Key: key, Data: d}
+}
+
+func ActualizarCliente(id int64, d handlers.Datos) Call {
+	return Call{Type: TypeActualizar, Key: idKey(id), Data: Actualizar{ID: id, Datos: d}}
+}
+
+func Eliminar(id int64) Call { return Call{Type: TypeEliminar, Key: idKey(id), Data: ID{ID: id}} }
+
+func Obtener(id int64) Call { return Call{Type: TypeObtener, Data: ID{ID: id}} }
+
+func ObtenerPorDNI(dni string) Call {
+	return Call{Type: TypeObtenerPorDNI, Data: PorDNI{DNI: dni}}
+}
+
+func ObtenerPorEmail(email string) Call {
+	return Call{Type: TypeObtenerPorEmail, Data: PorEmail{Email: email}}
+}
+
+func ListarClientes(l Listar) Call { return Call{Type: TypeListar, Data: l} }
+
+func idKey(id int64) string { return strconv.FormatInt(id, 10) }

@@ -1,0 +1,182 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// TopicSpec describes a topic the service needs.
+type TopicSpec struct {
+	Name              string
+	Partitions        int
+	ReplicationFactor int
+	Config            map[string]string
+}
+
+// EnsureTopics creates the topics that do not exist yet and waits until all
+// of them have a leader for every partition. Topics are never auto-created:
+// a group reader joining a topic being auto-created can end up with no
+// partitions for good (kafka-go #800). It retries while ctx allows, so it can
+// run while the broker is still starting.
+func EnsureTopics(ctx context.Context, brokers []string, log zerolog.Logger, specs ...TopicSpec) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	req := &kafka.CreateTopicsRequest{}
+	names := make([]string, 0, len(specs))
+	for _, s := range specs {
+		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: s.ReplicationFactor}
+		if _, set := s.Config["max.message.bytes"]; !set {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(maxRecordBytes)})
+		}
+		for k, v := range s.Config {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
+		}
+		req.Topics = append(req.Topics, tc)
+		names = append(names, s.Name)
+	}
+	return retry(ctx, log, "create topics", func() error {
+		resp, err := client.CreateTopics(ctx, req)
+		if err != nil {
+			return err
+		}
+		for name, err := range resp.Errors {
+			if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+				return fmt.Errorf("create topic %s: %w", name, err)
+			}
+		}
+		return CheckTopics(ctx, brokers, names...)
+	})
+}
+
+// CheckTopics asks the broker for the topics' metadata and fails unless each
+// exists with a leader for every partition. It is the readiness probe of
+// both processes.
+func CheckTopics(ctx context.Context, brokers []string, names ...string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	found := map[string]bool{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		if len(t.Partitions) == 0 {
+			return fmt.Errorf("topic %s has no partitions", t.Name)
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return fmt.Errorf("topic %s partition %d has no leader", t.Name, p.ID)
+			}
+		}
+		found[t.Name] = true
+	}
+	for _, n := range names {
+		if !found[n] {
+			return fmt.Errorf("topic %s does not exist", n)
+		}
+	}
+	return nil
+}
+
+// retry calls fn with capped exponential backoff until it succeeds or ctx
+// ends.
+func retry(ctx context.Context, log zerolog.Logger, what string, fn func() error) error {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if attempt%10 == 1 {
+			log.Warn().Err(err).Int("attempt", attempt).Msgf("%s: retrying", what)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// newWriter returns a writer tuned for request/reply: kafka-go's defaults
+// (1 s batching, no acks) would add a second to every call and lose
+// messages silently.
+func newWriter(brokers []string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:     kafka.TCP(brokers...),
+		Balancer: replyBalancer{},
+		// A reply topic created after the writer cached metadata would be
+		// "unknown" to it until the next refresh (6 s by default).
+		Transport:              &kafka.Transport{MetadataTTL: time.Second},
+		BatchBytes:             maxRecordBytes,
+		BatchTimeout:           2 * time.Millisecond,
+		RequiredAcks:           kafka.RequireAll,
+		MaxAttempts:            3,
+		WriteTimeout:           10 * time.Second,
+		AllowAutoTopicCreation: false,
+	}
+}
+
+// maxRecordBytes is the largest record the service produces or accepts: a
+// maximal HTTP body (1 MiB) plus the envelope. Topics are created allowing
+// it, so an oversize field fails validation instead of the broker write.
+const maxRecordBytes = 2 << 20
+
+// replyBalancer sends a message to the partition its kafka_replyPartition
+// header names (kafka-go ignores Message.Partition on write), and otherwise
+// places keys as the Java client does, so Go and Java producers agree on
+// which partition holds a customer's commands.
+type replyBalancer struct{}
+
+func (replyBalancer) Balance(msg kafka.Message, partitions ...int) int {
+	for _, h := range msg.Headers {
+		if h.Key != HeaderReplyPartition {
+			continue
+		}
+		if p, ok := DecodePartition(h.Value); ok {
+			for _, avail := range partitions {
+				if avail == int(p) {
+					return avail
+				}
+			}
+		}
+	}
+	return kafka.Murmur2Balancer{}.Balance(msg, partitions...)
+}
+
+// kafkaLogger adapts zerolog to kafka-go's error logger.
+func kafkaLogger(log zerolog.Logger) kafka.Logger {
+	return kafka.LoggerFunc(func(msg string, args ...any) { log.Warn().Msgf(msg, args...) })
+}
+
+func header(headers []kafka.Header, key string) ([]byte, bool) {
+	for _, h := range headers {
+		if h.Key == key {
+			return h.Value, true
+		}
+	}
+	return nil, false
+}
+
+// routingOf reads the reply routing from a request's headers.
+func routingOf(headers []kafka.Header) Routing {
+	r := Routing{ReplyPartition: -1}
+	r.CorrelationID, _ = header(headers, HeaderCorrelationID)
+	if topic, ok := header(headers, HeaderReplyTopic); ok {
+		r.ReplyTopic = string(topic)
+	}
+	if p, ok := header(headers, HeaderReplyPartition); ok {
+		if part, valid := DecodePartition(p); valid {
+			r.ReplyPartition = part
+		}
+	}
+	return r
+}

@@ -1,0 +1,218 @@
+package topics
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/jea/cliente/handlers"
+)
+
+// ErrNoReply wraps the context error when a call ends before its reply.
+var ErrNoReply = errors.New("topics: no reply")
+
+// RequesterConfig configures a Requester.
+type RequesterConfig struct {
+	Brokers      []string
+	CommandTopic string
+	QueryTopic   string
+	// ReplyTopic is this requester's own topic, created with one partition
+	// if missing. Sharing it between live requesters is harmless (each
+	// drops replies it did not ask for) but wasteful.
+	ReplyTopic string
+	// ReplicationFactor of the reply topic if it has to be created.
+	ReplicationFactor int
+	Log               zerolog.Logger
+}
+
+// Requester sends requests and waits for their correlated replies. It reads
+// its reply topic with a plain partition reader, not a consumer group, so
+// no rebalance ever pauses replies. Safe for concurrent use.
+type Requester struct {
+	cfg    RequesterConfig
+	writer *kafka.Writer
+	reader *kafka.Reader
+
+	mu      sync.Mutex
+	pending map[string]chan Reply
+
+	loopErr atomic.Pointer[error]
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+// replyPartition is the partition of the reply topic this requester reads.
+const replyPartition = 0
+
+// replyRetention bounds how long unread replies are kept: nobody reads
+// them after the requester's timeout.
+const replyRetention = "3600000" // 1 h in ms
+
+// NewRequester creates the reply topic if needed, positions its reader at
+// the end of it, and starts reading. ctx bounds only the start-up.
+func NewRequester(ctx context.Context, cfg RequesterConfig) (*Requester, error) {
+	err := EnsureTopics(ctx, cfg.Brokers, cfg.Log, TopicSpec{
+		Name: cfg.ReplyTopic, Partitions: 1, ReplicationFactor: max(cfg.ReplicationFactor, 1),
+		Config: map[string]string{"retention.ms": replyRetention},
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Start exactly at the current end: replies to requests sent from now on
+	// are read, older ones are skipped.
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	offsets, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{cfg.ReplyTopic: {kafka.LastOffsetOf(replyPartition)}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("topics: reply topic offset: %w", err)
+	}
+	parts := offsets.Topics[cfg.ReplyTopic]
+	if len(parts) != 1 || parts[0].Error != nil {
+		return nil, fmt.Errorf("topics: reply topic offset: %v", parts)
+	}
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:         cfg.Brokers,
+		Topic:           cfg.ReplyTopic,
+		Partition:       replyPartition,
+		MinBytes:        1,
+		MaxBytes:        10 << 20,
+		MaxWait:         500 * time.Millisecond,
+		ReadBackoffMin:  10 * time.Millisecond,
+		ReadBackoffMax:  250 * time.Millisecond,
+		ReadLagInterval: -1,
+		ErrorLogger:     kafkaLogger(cfg.Log),
+	})
+	if err := reader.SetOffset(parts[0].LastOffset); err != nil {
+		reader.Close()
+		return nil, fmt.Errorf("topics: reply reader: %w", err)
+	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r := &Requester{
+		cfg: cfg, writer: newWriter(cfg.Brokers), reader: reader,
+		pending: map[string]chan Reply{}, cancel: cancel, stopped: make(chan struct{}),
+	}
+	go r.readReplies(loopCtx)
+	return r, nil
+}
+
+// Call sends c and waits for its reply until ctx ends. It returns an error
+// only when no reply was obtained: a *handlers.Error with CodeUnavailable if
+// the request could not be sent, or ErrNoReply wrapping ctx's error.
+// A reply that reports a failure is returned as a Reply; see Reply.Err.
+func (r *Requester) Call(ctx context.Context, c Call) (Reply, error) {
+	body, err := EncodeRequest(c)
+	if err != nil {
+		return Reply{}, handlers.Wrap(handlers.CodeInternal, err, "cannot encode request")
+	}
+	topic := r.cfg.QueryTopic
+	if c.Type.IsCommand() {
+		topic = r.cfg.CommandTopic
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	ch := make(chan Reply, 1)
+	r.mu.Lock()
+	r.pending[string(id)] = ch
+	r.mu.Unlock()
+	// Removing the entry on every exit path is what keeps late replies from
+	// leaking: they find no entry and are dropped.
+	defer func() {
+		r.mu.Lock()
+		delete(r.pending, string(id))
+		r.mu.Unlock()
+	}()
+
+	msg := kafka.Message{
+		Topic: topic,
+		Value: body,
+		Headers: []kafka.Header{
+			{Key: HeaderCorrelationID, Value: id},
+			{Key: HeaderReplyTopic, Value: []byte(r.cfg.ReplyTopic)},
+			{Key: HeaderReplyPartition, Value: EncodePartition(replyPartition)},
+		},
+	}
+	if c.Key != "" {
+		msg.Key = []byte(c.Key)
+	}
+	if err := r.writer.WriteMessages(ctx, msg); err != nil {
+		if ctx.Err() != nil {
+			return Reply{}, fmt.Errorf("%w: %w", ErrNoReply, ctx.Err())
+		}
+		return Reply{}, handlers.Wrap(handlers.CodeUnavailable, err, "the message broker is unavailable")
+	}
+	select {
+	case reply := <-ch:
+		return reply, nil
+	case <-ctx.Done():
+		return Reply{}, fmt.Errorf("%w: %w", ErrNoReply, ctx.Err())
+	}
+}
+
+func (r *Requester) readReplies(ctx context.Context) {
+	defer close(r.stopped)
+	for {
+		m, err := r.reader.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.loopErr.Store(&err)
+				r.cfg.Log.Error().Err(err).Msg("reply reader stopped")
+			}
+			return
+		}
+		id, _ := header(m.Headers, HeaderCorrelationID)
+		r.mu.Lock()
+		ch, ok := r.pending[string(id)]
+		delete(r.pending, string(id))
+		r.mu.Unlock()
+		if !ok {
+			continue // late, duplicate or someone else's: nobody waits
+		}
+		var reply Reply
+		if err := json.Unmarshal(m.Value, &reply); err != nil {
+			reply = NewReply("", nil, handlers.Wrap(handlers.CodeInternal, err, "undecodable reply"))
+		}
+		ch <- reply // buffered, and only this loop sends on it
+	}
+}
+
+// Pending is the number of calls waiting for a reply.
+func (r *Requester) Pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending)
+}
+
+// Check reports whether the requester can work: its reply reader is alive
+// and the broker answers for the request topics.
+func (r *Requester) Check(ctx context.Context) error {
+	if errp := r.loopErr.Load(); errp != nil {
+		return fmt.Errorf("reply reader: %w", *errp)
+	}
+	select {
+	case <-r.stopped:
+		return errors.New("reply reader stopped")
+	default:
+	}
+	return CheckTopics(ctx, r.cfg.Brokers, r.cfg.CommandTopic, r.cfg.QueryTopic, r.cfg.ReplyTopic)
+}
+
+// Close stops reading replies and flushes the writer; calls still waiting
+// end with their own contexts.
+func (r *Requester) Close() {
+	r.cancel()
+	select {
+	case <-r.stopped:
+	case <-time.After(5 * time.Second):
+	}
+	closeBounded(r.cfg.Log, "reply reader", r.reader.Close)
+	closeBounded(r.cfg.Log, "writer", r.writer.Close)
+}

@@ -1,0 +1,246 @@
+package topics_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/handlers/memstore"
+	"github.com/jea/cliente/topics"
+	"github.com/jea/cliente/topics/embedded"
+)
+
+// brokers returns KAFKA_BROKERS when set (a real broker), else starts kfake.
+func brokers(t *testing.T) []string {
+	t.Helper()
+	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
+		return strings.Split(env, ",")
+	}
+	b, err := embedded.Start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b.Addrs()
+}
+
+type stack struct {
+	brokers   []string
+	requester *topics.Requester
+	cmdTopic  string
+}
+
+// startStack provisions uniquely named topics, runs command and query
+// consumers over a memstore-backed service, and returns a requester.
+func startStack(t *testing.T, svc topics.Service) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	bs := brokers(t)
+	prefix := fmt.Sprintf("t%d.", time.Now().UnixNano())
+	cmd, qry := prefix+"cmd", prefix+"qry"
+	startCtx, startCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer startCancel()
+	if err := topics.EnsureTopics(startCtx, bs, log,
+		topics.TopicSpec{Name: cmd, Partitions: 3, ReplicationFactor: 1},
+		topics.TopicSpec{Name: qry, Partitions: 3, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h := topics.Chain(topics.Dispatcher(svc), topics.Recover(log), topics.Observe(log, topics.NewWorkerMetrics(prometheus.NewRegistry())))
+	done := make(chan struct{}, 2)
+	for _, c := range []topics.ConsumerConfig{
+		{Topic: cmd, Ordered: true},
+		{Topic: qry},
+	} {
+		c.Brokers, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = bs, prefix+"g", 4, h, log, 5*time.Second
+		go func() { topics.Consume(ctx, c); done <- struct{}{} }()
+	}
+	req, err := topics.NewRequester(startCtx, topics.RequesterConfig{
+		Brokers: bs, CommandTopic: cmd, QueryTopic: qry, ReplyTopic: prefix + "replies", Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		req.Close()
+		cancel()
+		for range 2 {
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Error("consumer did not stop within 20s of cancel")
+			}
+		}
+	})
+	return &stack{brokers: bs, requester: req, cmdTopic: cmd}
+}
+
+func call(t *testing.T, s *stack, c topics.Call) topics.Reply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := s.requester.Call(ctx, c)
+	if err != nil {
+		t.Fatalf("Call(%s): %v", c.Type, err)
+	}
+	if r.Type != c.Type {
+		t.Fatalf("reply type %q, want %q", r.Type, c.Type)
+	}
+	return r
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestRoundTrip(t *testing.T) {
+	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+
+	var created handlers.Cliente
+	r := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("10117410-2"), Nombre: ptr("Ana"), Email: ptr("Ana@Example.PE")}))
+	if err := r.Decode(&created); err != nil {
+		t.Fatal(err)
+	}
+	if created.ID <= 0 || created.DNI != "10117410" || created.Email != "ana@example.pe" || !created.Activo {
+		t.Fatalf("created %+v", created)
+	}
+
+	var got handlers.Cliente
+	if err := call(t, s, topics.Obtener(created.ID)).Decode(&got); err != nil || got.ID != created.ID {
+		t.Fatalf("Obtener = %+v, %v", got, err)
+	}
+
+	r = call(t, s, topics.Crear(handlers.Datos{DNI: ptr("10117410"), Nombre: ptr("Otra"), Email: ptr("otra@example.pe")}))
+	e := handlers.AsError(r.Err())
+	if e == nil || e.Code != handlers.CodeConflict || len(e.Fields) != 1 || e.Fields[0].Field != "dni" {
+		t.Fatalf("duplicate dni reply: %+v", r)
+	}
+
+	r = call(t, s, topics.Obtener(987654))
+	if handlers.ErrorCode(r.Err()) != handlers.CodeNotFound {
+		t.Fatalf("missing customer reply: %+v", r)
+	}
+
+	var list []handlers.Cliente
+	if err := call(t, s, topics.ListarClientes(topics.Listar{Activo: ptr(true)})).Decode(&list); err != nil || len(list) != 1 {
+		t.Fatalf("Listar = %v, %v", list, err)
+	}
+}
+
+// A raw message (as a Spring or hand-written client would send) that is not
+// a valid request gets an error reply with the error headers, and the worker
+// keeps serving afterwards.
+func TestPoisonMessagesGetErrorReplies(t *testing.T) {
+	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	replyTopic := s.cmdTopic + ".raw-replies"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := topics.EnsureTopics(ctx, s.brokers, zerolog.Nop(), topics.TopicSpec{Name: replyTopic, Partitions: 2, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	bodies := []string{`{not json`, `{"type":"cliente.borrarTodo","data":{}}`, `{"type":"cliente.eliminar","data":{"id":"x"}}`, `{"type":"cliente.crear"}`}
+	for i, body := range bodies {
+		err := w.WriteMessages(ctx, kafka.Message{Topic: s.cmdTopic, Value: []byte(body), Headers: []kafka.Header{
+			{Key: topics.HeaderCorrelationID, Value: []byte(fmt.Sprintf("corr-%d", i))},
+			{Key: topics.HeaderReplyTopic, Value: []byte(replyTopic)},
+			{Key: topics.HeaderReplyPartition, Value: topics.EncodePartition(1)},
+			{Key: "__TypeId__", Value: []byte("com.example.Ignored")},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: replyTopic, Partition: 1, MaxWait: 200 * time.Millisecond})
+	defer rd.Close()
+	seen := map[string]bool{}
+	for len(seen) < len(bodies) {
+		m, err := rd.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("after %d replies: %v", len(seen), err)
+		}
+		headers := map[string]string{}
+		for _, h := range m.Headers {
+			headers[h.Key] = string(h.Value)
+		}
+		corr := headers[topics.HeaderCorrelationID]
+		if string(m.Key) != corr || headers[topics.HeaderErrorCode] != "invalid" || headers[topics.HeaderErrorMessage] == "" {
+			t.Fatalf("reply %q: key %q headers %v", m.Value, m.Key, headers)
+		}
+		seen[corr] = true
+	}
+	// Still alive.
+	r := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("12345678"), Nombre: ptr("Luis"), Email: ptr("luis@example.pe")}))
+	if r.Err() != nil {
+		t.Fatal(r.Err())
+	}
+}
+
+type panicky struct{ topics.Service }
+
+func (panicky) Obtener(context.Context, int64) (handlers.Cliente, error) { panic("boom") }
+
+func TestPanickingHandlerRepliesInternal(t *testing.T) {
+	s := startStack(t, panicky{handlers.NewService(memstore.New(), time.Now)})
+	r := call(t, s, topics.Obtener(1))
+	if handlers.ErrorCode(r.Err()) != handlers.CodeInternal {
+		t.Fatalf("reply %+v, want internal error", r)
+	}
+	if r := call(t, s, topics.Obtener(2)); handlers.ErrorCode(r.Err()) != handlers.CodeInternal {
+		t.Fatalf("second call after panic: %+v", r)
+	}
+}
+
+func TestCallTimesOutWithoutWorker(t *testing.T) {
+	bs := brokers(t)
+	prefix := fmt.Sprintf("t%d.", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := topics.EnsureTopics(ctx, bs, zerolog.Nop(), topics.TopicSpec{Name: prefix + "q", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := topics.NewRequester(ctx, topics.RequesterConfig{Brokers: bs, CommandTopic: prefix + "q", QueryTopic: prefix + "q", ReplyTopic: prefix + "r", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	callCtx, callCancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer callCancel()
+	_, err = req.Call(callCtx, topics.Obtener(1))
+	if err == nil || !strings.Contains(err.Error(), "no reply") || ctx.Err() != nil {
+		t.Fatalf("err = %v, want no reply after deadline", err)
+	}
+	if n := req.Pending(); n != 0 {
+		t.Fatalf("%d calls still pending after timeout: late replies would leak", n)
+	}
+}
+
+// A requester whose reply topic is created after the worker's writer has
+// cached topic metadata must still get its first reply.
+func TestLateReplyTopicGetsFirstReply(t *testing.T) {
+	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	call(t, s, topics.ListarClientes(topics.Listar{})) // worker writer now has metadata cached
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	late, err := topics.NewRequester(ctx, topics.RequesterConfig{
+		Brokers: s.brokers, CommandTopic: s.cmdTopic, QueryTopic: strings.TrimSuffix(s.cmdTopic, "cmd") + "qry",
+		ReplyTopic: s.cmdTopic + ".late-replies", Log: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	callCtx, callCancel := context.WithTimeout(ctx, 5*time.Second)
+	defer callCancel()
+	r, err := late.Call(callCtx, topics.ListarClientes(topics.Listar{}))
+	if err != nil || r.Err() != nil {
+		t.Fatalf("first call on a new reply topic: %v / %v", err, r.Err())
+	}
+}
