@@ -117,7 +117,7 @@ func newWriter(brokers []string) *kafka.Writer {
 		// "unknown" to it until the next refresh (6 s by default).
 		Transport:              &kafka.Transport{MetadataTTL: time.Second},
 		BatchBytes:             maxRecordBytes,
-		BatchTimeout:           2 * time.Millisecond,
+		BatchTimeout:           time.Millisecond,
 		RequiredAcks:           kafka.RequireAll,
 		MaxAttempts:            3,
 		WriteTimeout:           10 * time.Second,

@@ -21,12 +21,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/jea/cliente/cmd/internal/app"
+	"github.com/jea/cliente/cmd/internal/config"
 	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/topics"
 )
 
 var (
 	apiBase   string // http://host:port of the edge
 	workerURL string
+	brokers   []string
 	runID     = time.Now().UnixNano()
 	stackEnv  []string
 )
@@ -53,6 +59,7 @@ func runWithStack(m *testing.M) int {
 	select {
 	case s := <-readyc:
 		apiBase, workerURL = "http://"+s.EdgeAddr, "http://"+s.WorkerAddr
+		brokers = strings.Split(s.KafkaBrokers, ",")
 	case err := <-errc:
 		fmt.Fprintln(os.Stderr, "stack did not start:", err)
 		cancel()
@@ -541,5 +548,63 @@ func TestProbesAndMetrics(t *testing.T) {
 				t.Errorf("%s/metrics lacks %s", base, name)
 			}
 		}
+	}
+}
+
+// An edge whose requests nobody consumes answers 504 with a problem body
+// once its bounded wait ends, and does not hang.
+func TestGatewayTimeout(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	prefix := fmt.Sprintf("e2e.%d.nobody.", runID)
+	setup, setupCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer setupCancel()
+	if err := topics.EnsureTopics(setup, brokers, zerolog.Nop(),
+		topics.TopicSpec{Name: prefix + "cmd", Partitions: 1, ReplicationFactor: 1},
+		topics.TopicSpec{Name: prefix + "qry", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load[config.Edge]([]string{
+		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "HTTP_ADDR=127.0.0.1:0", "REQUEST_TIMEOUT=300ms",
+		"TOPIC_COMMANDS=" + prefix + "cmd", "TOPIC_QUERIES=" + prefix + "qry", "REPLY_TOPIC=" + prefix + "replies",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	reg := app.NewRegistry()
+	go func() {
+		done <- app.RunEdge(ctx, cfg, zerolog.Nop(), app.Metrics{Registerer: reg, Gatherer: reg},
+			app.Hooks{Listening: func(a string) { addr <- a }, Ready: func() { close(ready) }})
+	}()
+	base := "http://" + <-addr
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("edge not ready")
+	}
+	start := time.Now()
+	resp, err := client.Get(base + "/cliente/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantProblem(t, response{status: resp.StatusCode, header: resp.Header, body: raw}, 504, "timeout")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("504 took %v, want about the 300ms bound", d)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("edge did not stop")
 	}
 }

@@ -1,0 +1,199 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/topics"
+)
+
+// fakeCaller records the call it gets and answers as scripted.
+type fakeCaller struct {
+	got   topics.Call
+	reply topics.Reply
+	err   error
+	wait  bool // block until the context ends
+}
+
+func (f *fakeCaller) Call(ctx context.Context, c topics.Call) (topics.Reply, error) {
+	f.got = c
+	if f.wait {
+		<-ctx.Done()
+		return topics.Reply{}, fmt.Errorf("%w: %w", topics.ErrNoReply, ctx.Err())
+	}
+	return f.reply, f.err
+}
+
+func okReply(t topics.Type, data any) topics.Reply { return topics.NewReply(t, data, nil) }
+
+func newTestHandler(c Caller, reg *prometheus.Registry) http.Handler {
+	return New(Options{
+		Caller: c, Ready: func(context.Context) error { return nil }, Log: zerolog.Nop(),
+		Registry: reg, Gatherer: reg, RequestTimeout: 200 * time.Millisecond, MaxBodyBytes: 1 << 10,
+	})
+}
+
+func TestRoutesMapOntoMessages(t *testing.T) {
+	cliente := handlers.Cliente{ID: 7, DNI: "10117410", Activo: true}
+	body := `{"dni":"10117410","nombre":"Ana","email":"a@b.pe"}`
+	tests := []struct {
+		method, path, body string
+		reply              topics.Reply
+		wantType           topics.Type
+		wantKey            string
+		wantData           string // JSON of the payload
+		wantStatus         int
+	}{
+		{"GET", "/cliente", "", okReply(topics.TypeListar, []handlers.Cliente{}), topics.TypeListar, "", `{}`, 200},
+		{"GET", "/cliente/activos", "", okReply(topics.TypeListar, []handlers.Cliente{}), topics.TypeListar, "", `{"activo":true}`, 200},
+		{"GET", "/cliente/7", "", okReply(topics.TypeObtener, cliente), topics.TypeObtener, "", `{"id":7}`, 200},
+		{"GET", "/cliente/dni/10117410-2", "", okReply(topics.TypeObtenerPorDNI, cliente), topics.TypeObtenerPorDNI, "", `{"dni":"10117410-2"}`, 200},
+		{"GET", "/cliente/email/A@B.pe", "", okReply(topics.TypeObtenerPorEmail, cliente), topics.TypeObtenerPorEmail, "", `{"email":"A@B.pe"}`, 200},
+		{"POST", "/cliente", body, okReply(topics.TypeCrear, cliente), topics.TypeCrear, "10117410",
+			`{"dni":"10117410","nombre":"Ana","apellido":null,"email":"a@b.pe","telefono":null,"direccion":null,"activo":null}`, 201},
+		{"PUT", "/cliente/7", body, okReply(topics.TypeActualizar, cliente), topics.TypeActualizar, "7",
+			`{"id":7,"dni":"10117410","nombre":"Ana","apellido":null,"email":"a@b.pe","telefono":null,"direccion":null,"activo":null}`, 200},
+		{"DELETE", "/cliente/7", "", okReply(topics.TypeEliminar, cliente), topics.TypeEliminar, "7", `{"id":7}`, 204},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			f := &fakeCaller{reply: tc.reply}
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+			newTestHandler(f, prometheus.NewRegistry()).ServeHTTP(rec, req)
+			if rec.Code != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.wantStatus, rec.Body)
+			}
+			data, _ := json.Marshal(f.got.Data)
+			if f.got.Type != tc.wantType || f.got.Key != tc.wantKey || string(data) != tc.wantData {
+				t.Fatalf("call %s key %q data %s; want %s key %q data %s", f.got.Type, f.got.Key, data, tc.wantType, tc.wantKey, tc.wantData)
+			}
+			if tc.wantStatus == 201 && rec.Header().Get("Location") != "/cliente/7" {
+				t.Fatalf("Location %q", rec.Header().Get("Location"))
+			}
+		})
+	}
+}
+
+func TestErrorsBecomeProblems(t *testing.T) {
+	tests := []struct {
+		name   string
+		caller *fakeCaller
+		status int
+		code   string
+	}{
+		{"invalid reply", &fakeCaller{reply: topics.NewReply(topics.TypeObtener, nil, handlers.Errorf(handlers.CodeInvalid, "x"))}, 400, "invalid"},
+		{"not found reply", &fakeCaller{reply: topics.NewReply(topics.TypeObtener, nil, handlers.Errorf(handlers.CodeNotFound, "x"))}, 404, "not_found"},
+		{"conflict reply", &fakeCaller{reply: topics.NewReply(topics.TypeObtener, nil, handlers.Conflict("email"))}, 409, "conflict"},
+		{"unavailable reply", &fakeCaller{reply: topics.NewReply(topics.TypeObtener, nil, handlers.Errorf(handlers.CodeUnavailable, "db down"))}, 503, "unavailable"},
+		{"broker unavailable", &fakeCaller{err: handlers.Wrap(handlers.CodeUnavailable, errors.New("dial"), "the message broker is unavailable")}, 503, "unavailable"},
+		{"no reply in time", &fakeCaller{wait: true}, 504, "timeout"},
+		{"internal reply", &fakeCaller{reply: topics.NewReply(topics.TypeObtener, nil, errors.New("secret detail"))}, 500, "internal"},
+		{"undecodable reply data", &fakeCaller{reply: topics.Reply{Type: topics.TypeObtener, Status: topics.StatusOK, Data: json.RawMessage(`[1]`)}}, 500, "internal"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			newTestHandler(tc.caller, prometheus.NewRegistry()).ServeHTTP(rec, httptest.NewRequest("GET", "/cliente/1", nil))
+			var p Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != tc.status || p.Status != tc.status || p.Code != tc.code ||
+				rec.Header().Get("Content-Type") != "application/problem+json" || p.Instance != "/cliente/1" {
+				t.Fatalf("got %d %+v", rec.Code, p)
+			}
+			if strings.Contains(rec.Body.String(), "secret detail") {
+				t.Fatal("internal error detail leaked to the client")
+			}
+		})
+	}
+}
+
+func TestBodyRules(t *testing.T) {
+	for _, tc := range []struct {
+		name, ctype, body string
+		status            int
+		field             string
+	}{
+		{"too large", "application/json", `{"nombre":"` + strings.Repeat("x", 2<<10) + `"}`, 413, ""},
+		{"wrong type", "application/json", `{"dni":12345678}`, 400, "dni"},
+		{"json suffix accepted", "application/merge-patch+json", `{"dni":"1"}`, 0, ""},
+		{"charset accepted", "application/json; charset=utf-8", `{"dni":"1"}`, 0, ""},
+		{"text rejected", "text/plain", `{}`, 415, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeCaller{reply: okReply(topics.TypeCrear, handlers.Cliente{ID: 1})}
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("POST", "/cliente", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", tc.ctype)
+			newTestHandler(f, prometheus.NewRegistry()).ServeHTTP(rec, req)
+			want := tc.status
+			if want == 0 {
+				want = 201
+			}
+			if rec.Code != want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, want, rec.Body)
+			}
+			if tc.field != "" && !strings.Contains(rec.Body.String(), `"field":"`+tc.field+`"`) {
+				t.Fatalf("problem does not name %s: %s", tc.field, rec.Body)
+			}
+			if want != 201 && f.got.Type != "" {
+				t.Fatal("a rejected body must not be sent to the worker")
+			}
+		})
+	}
+}
+
+func TestMetricsUseRoutePatterns(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newTestHandler(&fakeCaller{reply: okReply(topics.TypeObtenerPorDNI, handlers.Cliente{ID: 1})}, reg)
+	for _, p := range []string{"/cliente/dni/10117410", "/cliente/dni/20000000", "/nope"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+	}
+	if n := requestCount(t, reg, "GET /cliente/dni/{dni}", "200"); n != 2 {
+		t.Fatalf("requests for the dni route = %v, want 2", n)
+	}
+	if n := requestCount(t, reg, "unmatched", "404"); n != 1 {
+		t.Fatalf("unmatched = %v, want 1", n)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Fatalf("metric lint: %v %v", problems, err)
+	}
+}
+
+// requestCount reads the edge request counter for route and status.
+func requestCount(t *testing.T, reg *prometheus.Registry, route, status string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "cliente_edge_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == route && labels["status"] == status {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
