@@ -2,6 +2,7 @@ package topics_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -242,5 +243,66 @@ func TestLateReplyTopicGetsFirstReply(t *testing.T) {
 	r, err := late.Call(callCtx, topics.ListarClientes(topics.Listar{}))
 	if err != nil || r.Err() != nil {
 		t.Fatalf("first call on a new reply topic: %v / %v", err, r.Err())
+	}
+}
+
+// Commands for one customer, produced back to back, are applied in the
+// order they were sent even though the worker handles several keys at once.
+func TestCommandsForOneCustomerApplyInOrder(t *testing.T) {
+	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	var c handlers.Cliente
+	if err := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("23456789"), Nombre: ptr("v0"), Email: ptr("v@example.pe")})).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	replyTopic := s.cmdTopic + ".order-replies"
+	if err := topics.EnsureTopics(ctx, s.brokers, zerolog.Nop(), topics.TopicSpec{Name: replyTopic, Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	var msgs []kafka.Message
+	for i := 1; i <= n; i++ {
+		call := topics.ActualizarCliente(c.ID, handlers.Datos{DNI: ptr("23456789"), Nombre: ptr(fmt.Sprintf("v%d", i)), Email: ptr("v@example.pe")})
+		body, err := topics.EncodeRequest(call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafka.Message{Topic: s.cmdTopic, Key: []byte(call.Key), Value: body, Headers: []kafka.Header{
+			{Key: topics.HeaderCorrelationID, Value: []byte(fmt.Sprint(i))},
+			{Key: topics.HeaderReplyTopic, Value: []byte(replyTopic)},
+		}})
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond})
+	defer rd.Close()
+	versionOf := map[string]int64{}
+	for len(versionOf) < n {
+		m, err := rd.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("after %d replies: %v", len(versionOf), err)
+		}
+		var r topics.Reply
+		var got handlers.Cliente
+		if err := json.Unmarshal(m.Value, &r); err != nil || r.Decode(&got) != nil {
+			t.Fatalf("reply %s", m.Value)
+		}
+		versionOf[string(m.Key)] = got.Version
+		if got.Nombre != "v"+string(m.Key) {
+			t.Fatalf("reply to update %s shows nombre %q", m.Key, got.Nombre)
+		}
+	}
+	for i := 2; i <= n; i++ {
+		if versionOf[fmt.Sprint(i)] != versionOf[fmt.Sprint(i-1)]+1 {
+			t.Fatalf("update %d applied at version %d, update %d at %d: out of order", i-1, versionOf[fmt.Sprint(i-1)], i, versionOf[fmt.Sprint(i)])
+		}
+	}
+	var final handlers.Cliente
+	if err := call(t, s, topics.Obtener(c.ID)).Decode(&final); err != nil || final.Nombre != fmt.Sprintf("v%d", n) {
+		t.Fatalf("final %+v, %v", final, err)
 	}
 }
