@@ -13,11 +13,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -30,12 +28,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Environ(), os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "dev:", err)
-		os.Exit(1)
-	}
+	app.Main("dev", func(ctx context.Context) error { return run(ctx, os.Environ(), os.Stdout, os.Stderr) })
 }
 
 // devConfig are the settings of the dev stack itself; the worker and the

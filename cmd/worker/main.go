@@ -5,23 +5,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/jea/cliente/cmd/internal/app"
 	"github.com/jea/cliente/cmd/internal/config"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Environ(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(1)
-	}
+	app.Main("worker", func(ctx context.Context) error { return run(ctx, os.Environ(), os.Stdout) })
 }
 
 func run(ctx context.Context, environ []string, stdout io.Writer) error {

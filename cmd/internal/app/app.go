@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,4 +123,16 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, timeout time.Du
 func Hostname() string {
 	h, _ := os.Hostname()
 	return h
+}
+
+// Main is the body of every main function: it runs fn with a context that
+// ends on SIGINT or SIGTERM, and exits 1 with the error if fn fails.
+func Main(name string, fn func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := fn(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
 }

@@ -1,0 +1,53 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaults(t *testing.T) {
+	w, err := Load[Worker](nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.HTTPAddr != "127.0.0.1:9091" || w.CommandTopic != "cliente.comandos" || w.QueryTopic != "cliente.consultas" ||
+		w.Partitions != 6 || w.Concurrency != 8 || w.Brokers[0] != "127.0.0.1:9092" || w.ShutdownTimeout != 15*time.Second {
+		t.Fatalf("worker defaults %+v", w)
+	}
+	e, err := Load[Edge](nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.HTTPAddr != "127.0.0.1:8080" || e.RequestTimeout != 5*time.Second || e.MaxBodyBytes != 1<<20 {
+		t.Fatalf("edge defaults %+v", e)
+	}
+	if !strings.HasPrefix(e.ReplyTopicOrDefault(), "cliente.respuestas.") {
+		t.Fatalf("reply topic %q", e.ReplyTopicOrDefault())
+	}
+}
+
+func TestOverridesAndErrors(t *testing.T) {
+	e, err := Load[Edge]([]string{"KAFKA_BROKERS=a:1,b:2", "REPLY_TOPIC=mine", "REQUEST_TIMEOUT=250ms"})
+	if err != nil || len(e.Brokers) != 2 || e.ReplyTopicOrDefault() != "mine" || e.RequestTimeout != 250*time.Millisecond {
+		t.Fatalf("%+v, %v", e, err)
+	}
+	for _, bad := range [][]string{
+		{"KAFKA_BROKERS=,"},
+		{"TOPIC_PARTITIONS=0"},
+		{"TOPIC_PARTITIONS=many"},
+		{"WORKER_CONCURRENCY=0"},
+		{"SHUTDOWN_TIMEOUT=-1s"},
+	} {
+		if _, err := Load[Worker](bad); err == nil {
+			t.Errorf("Load(%v) accepted", bad)
+		}
+	}
+	// An empty variable counts as unset: the default applies.
+	if w, err := Load[Worker]([]string{"KAFKA_BROKERS=", "TOPIC_COMMANDS="}); err != nil || w.Brokers[0] != "127.0.0.1:9092" || w.CommandTopic != "cliente.comandos" {
+		t.Errorf("empty variables: %+v, %v", w, err)
+	}
+	if _, err := Load[Edge]([]string{"REQUEST_TIMEOUT=0s"}); err == nil {
+		t.Error("zero REQUEST_TIMEOUT accepted")
+	}
+}
