@@ -130,6 +130,18 @@ func (m *Mongo) Ping(ctx context.Context) error {
 	return nil
 }
 
+// PingURI connects to uri, pings the server and disconnects: a readiness
+// probe that touches no database.
+func PingURI(ctx context.Context, uri string) error {
+	client, err := mongo.Connect(ctx, options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(serverSelectionTimeout).SetConnectTimeout(connectTimeout))
+	if err != nil {
+		return err
+	}
+	defer client.Disconnect(context.WithoutCancel(ctx))
+	return client.Ping(ctx, nil)
+}
+
 // EnsureSchema creates the indexes and the id counter if they are missing.
 // It is idempotent and safe to run from several processes at once; Connect
 // runs it.

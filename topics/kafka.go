@@ -85,6 +85,20 @@ func CheckTopics(ctx context.Context, brokers []string, names ...string) error {
 	return nil
 }
 
+// Ping asks the brokers for cluster metadata: it succeeds once a broker
+// answers the Kafka protocol, before any topic exists.
+func Ping(ctx context.Context, brokers []string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	if len(meta.Brokers) == 0 {
+		return errors.New("metadata lists no brokers")
+	}
+	return nil
+}
+
 // retry calls fn with capped exponential backoff until it succeeds or ctx
 // ends.
 func retry(ctx context.Context, log zerolog.Logger, what string, fn func() error) error {
