@@ -5,10 +5,11 @@ GO       ?= go
 FUZZTIME ?= 10s
 PKGS     := ./...
 
-.PHONY: run test vet fmt-check fuzz bench build clean help
+.PHONY: run test vet fmt-check fuzz bench build clean help \
+        infra-up infra-down infra-clean infra-status test-infra bench-infra
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: ## start kfake + FerretDB + worker + edge in one process (Ctrl-C stops)
 	$(GO) run ./cmd/dev
@@ -41,3 +42,38 @@ build: ## static binaries of the worker and the edge into bin/
 
 clean:
 	rm -rf bin .data
+
+# Real infrastructure on 127.0.0.1 (deploy/local/README.md): Apache Kafka
+# 127.0.0.1:19092, PostgreSQL 127.0.0.1:55432, FerretDB 127.0.0.1:27018.
+# Everything lives in INFRA_DIR; the logic is in deploy/local/infra.sh.
+INFRA_DIR     ?= $(CURDIR)/.infra
+INFRA         := INFRA_DIR='$(INFRA_DIR)' bash deploy/local/infra.sh
+INFRA_KAFKA   := 127.0.0.1:19092
+INFRA_MONGODB := mongodb://127.0.0.1:27018/
+
+infra-up: ## install what is missing, start Kafka + PostgreSQL + FerretDB, wait until they answer
+	@$(INFRA) up
+
+infra-down: ## stop what infra-up started (data kept)
+	@$(INFRA) down
+
+infra-clean: ## infra-down, then remove INFRA_DIR (jars, binaries, data, logs)
+	@$(INFRA) clean
+
+infra-status: ## what of the infrastructure runs and answers
+	@$(INFRA) status
+
+test-infra: infra-up ## end-to-end, broker and store tests against the real infra (left running)
+	KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) \
+	  $(GO) test -count=1 -p 1 ./cmd/dev ./topics/... ./repository/...
+
+bench-infra: infra-up ## like bench, with the dev binary on the real Kafka and FerretDB (left running)
+	$(GO) build -o bin/dev ./cmd/dev
+	@data=$$(mktemp -d); \
+	KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) MONGODB_DATABASE=cliente_bench \
+	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:18080 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 LOG_LEVEL=warn \
+	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
+	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N); rc=$$?; \
+	kill $$pid; wait $$pid; \
+	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 40 $$data/dev.log; fi; \
+	rm -rf $$data; exit $$rc
