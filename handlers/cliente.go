@@ -63,6 +63,21 @@ type Campos struct {
 	Direccion string
 }
 
+// Condicion makes a change conditional. The zero value is unconditional.
+type Condicion struct {
+	// Version, when set, is the version the caller last saw: the change
+	// fails with CodePrecondition if the customer has moved on.
+	Version *int64
+}
+
+// Check reports whether a customer at version current satisfies c.
+func (c Condicion) Check(current int64) error {
+	if c.Version != nil && *c.Version != current {
+		return Stale(current)
+	}
+	return nil
+}
+
 // Filtro selects customers for a listing. The zero value selects all.
 type Filtro struct {
 	// Activo, when set, keeps only customers with that status.

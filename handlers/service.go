@@ -17,11 +17,13 @@ import (
 type Store interface {
 	Insert(ctx context.Context, c Campos, fechaRegistro time.Time) (Cliente, error)
 	// Replace overwrites the editable fields of customer id and, if activo is
-	// not nil, its status. Id and fechaRegistro never change.
-	Replace(ctx context.Context, id int64, c Campos, activo *bool) (Cliente, error)
+	// not nil, its status. Id and fechaRegistro never change. If cond does
+	// not hold, nothing changes and the error is Stale(current version).
+	Replace(ctx context.Context, id int64, c Campos, activo *bool, cond Condicion) (Cliente, error)
 	// SetActivo sets the status; setting the current status is a no-op that
-	// returns the customer unchanged.
-	SetActivo(ctx context.Context, id int64, activo bool) (Cliente, error)
+	// returns the customer unchanged. cond is checked as in Replace, also
+	// for a no-op.
+	SetActivo(ctx context.Context, id int64, activo bool, cond Condicion) (Cliente, error)
 	Get(ctx context.Context, id int64) (Cliente, error)
 	GetByDNI(ctx context.Context, dni string) (Cliente, error)
 	GetByEmail(ctx context.Context, email string) (Cliente, error)
@@ -52,23 +54,23 @@ func (s *Service) Crear(ctx context.Context, d Datos) (Cliente, error) {
 }
 
 // Actualizar replaces the editable fields of customer id, keeping its
-// fechaRegistro, and its status unless d.Activo is set.
-func (s *Service) Actualizar(ctx context.Context, id int64, d Datos) (Cliente, error) {
+// fechaRegistro, and its status unless d.Activo is set; only if cond holds.
+func (s *Service) Actualizar(ctx context.Context, id int64, d Datos, cond Condicion) (Cliente, error) {
 	idErr := checkID(id)
 	campos, err := Validate(d)
 	if idErr != nil || err != nil {
 		return Cliente{}, mergeInvalid(idErr, err)
 	}
-	return s.store.Replace(ctx, id, campos, d.Activo)
+	return s.store.Replace(ctx, id, campos, d.Activo, cond)
 }
 
 // Eliminar soft-deletes customer id: it becomes inactive and stays readable.
 // Deleting an inactive customer succeeds and changes nothing.
-func (s *Service) Eliminar(ctx context.Context, id int64) (Cliente, error) {
+func (s *Service) Eliminar(ctx context.Context, id int64, cond Condicion) (Cliente, error) {
 	if err := checkID(id); err != nil {
 		return Cliente{}, err
 	}
-	return s.store.SetActivo(ctx, id, false)
+	return s.store.SetActivo(ctx, id, false, cond)
 }
 
 // Obtener returns customer id, active or not.

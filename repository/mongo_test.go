@@ -152,10 +152,10 @@ func TestStoredDocument(t *testing.T) {
 	}
 
 	// Replace and SetActivo leave fechaRegistro and mesRegistro alone.
-	if _, err := m.Replace(ctx, cl.ID, storetest.Campos(2), nil); err != nil {
+	if _, err := m.Replace(ctx, cl.ID, storetest.Campos(2), nil, handlers.Condicion{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.SetActivo(ctx, cl.ID, false); err != nil {
+	if _, err := m.SetActivo(ctx, cl.ID, false, handlers.Condicion{}); err != nil {
 		t.Fatal(err)
 	}
 	raw = nil

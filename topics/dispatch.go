@@ -35,8 +35,8 @@ func Chain(h Handler, mws ...Middleware) Handler {
 // implements it.
 type Service interface {
 	Crear(ctx context.Context, d handlers.Datos) (handlers.Cliente, error)
-	Actualizar(ctx context.Context, id int64, d handlers.Datos) (handlers.Cliente, error)
-	Eliminar(ctx context.Context, id int64) (handlers.Cliente, error)
+	Actualizar(ctx context.Context, id int64, d handlers.Datos, cond handlers.Condicion) (handlers.Cliente, error)
+	Eliminar(ctx context.Context, id int64, cond handlers.Condicion) (handlers.Cliente, error)
 	Obtener(ctx context.Context, id int64) (handlers.Cliente, error)
 	ObtenerPorDNI(ctx context.Context, dni string) (handlers.Cliente, error)
 	ObtenerPorEmail(ctx context.Context, email string) (handlers.Cliente, error)
@@ -70,13 +70,13 @@ func dispatch(ctx context.Context, svc Service, req Request) (any, error) {
 		if err := DecodeData(req, &a); err != nil {
 			return nil, err
 		}
-		return svc.Actualizar(ctx, a.ID, a.Datos)
+		return svc.Actualizar(ctx, a.ID, a.Datos, handlers.Condicion{Version: req.Meta.ExpectedVersion})
 	case TypeEliminar:
 		var id ID
 		if err := DecodeData(req, &id); err != nil {
 			return nil, err
 		}
-		return svc.Eliminar(ctx, id.ID)
+		return svc.Eliminar(ctx, id.ID, handlers.Condicion{Version: req.Meta.ExpectedVersion})
 	case TypeObtener:
 		var id ID
 		if err := DecodeData(req, &id); err != nil {

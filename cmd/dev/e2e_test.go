@@ -608,3 +608,50 @@ func TestGatewayTimeout(t *testing.T) {
 		t.Fatal("edge did not stop")
 	}
 }
+
+func TestOptimisticConcurrency(t *testing.T) {
+	c := create(t, newCliente(t))
+	path := fmt.Sprintf("/cliente/%d", c.ID)
+	r := do(t, "GET", path, nil)
+	if r.header.Get("ETag") != `"1"` {
+		t.Fatalf("ETag %q, want \"1\"", r.header.Get("ETag"))
+	}
+	put := func(ifMatch string, body map[string]any) response {
+		raw, _ := json.Marshal(body)
+		req, _ := http.NewRequest("PUT", apiBase+path, bytes.NewReader(raw))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("If-Match", ifMatch)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{status: resp.StatusCode, header: resp.Header, body: b}
+	}
+	body := newCliente(t)
+	if r := put(`"1"`, body); r.status != 200 || r.header.Get("ETag") != `"2"` {
+		t.Fatalf("PUT with current If-Match: %d ETag %q %s", r.status, r.header.Get("ETag"), r.body)
+	}
+	// A second writer still holding version 1 loses, and changes nothing.
+	other := newCliente(t)
+	wantProblem(t, put(`"1"`, other), 412, "precondition_failed", "version")
+	if got := get(t, path); got.DNI != body["dni"] || got.Version != 2 {
+		t.Fatalf("after the stale PUT: %+v", got)
+	}
+	req, _ := http.NewRequest("DELETE", apiBase+path, nil)
+	req.Header.Set("If-Match", `"1"`)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantProblem(t, response{status: resp.StatusCode, header: resp.Header, body: raw}, 412, "precondition_failed", "version")
+	if got := get(t, path); !got.Activo {
+		t.Fatal("stale DELETE deactivated the customer")
+	}
+	if r := put("*", body); r.status != 200 {
+		t.Fatalf("PUT with If-Match * : %d", r.status)
+	}
+}

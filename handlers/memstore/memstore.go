@@ -48,12 +48,15 @@ func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time) 
 	return cl, nil
 }
 
-func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool) (handlers.Cliente, error) {
+func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Condicion) (handlers.Cliente, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.byID[id]
 	if !ok {
 		return handlers.Cliente{}, notFound()
+	}
+	if err := cond.Check(old.Version); err != nil {
+		return handlers.Cliente{}, err
 	}
 	if err := s.checkUnique(id, c); err != nil {
 		return handlers.Cliente{}, err
@@ -68,12 +71,15 @@ func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 	return cl, nil
 }
 
-func (s *Store) SetActivo(ctx context.Context, id int64, activo bool) (handlers.Cliente, error) {
+func (s *Store) SetActivo(ctx context.Context, id int64, activo bool, cond handlers.Condicion) (handlers.Cliente, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cl, ok := s.byID[id]
 	if !ok {
 		return handlers.Cliente{}, notFound()
+	}
+	if err := cond.Check(cl.Version); err != nil {
+		return handlers.Cliente{}, err
 	}
 	if cl.Activo != activo {
 		cl.Activo = activo

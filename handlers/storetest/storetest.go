@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
 		{"Replace", testReplace},
 		{"ReplaceConflicts", testReplaceConflicts},
 		{"SetActivo", testSetActivo},
+		{"ConditionalChanges", testConditional},
 		{"List", testList},
 		{"ConcurrentInsertsSameDNI", testConcurrentSameDNI},
 		{"ConcurrentInsertsDistinct", testConcurrentDistinct},
@@ -123,9 +124,9 @@ func testNotFound(t *testing.T, s handlers.Store) {
 	wantCode(t, err, handlers.CodeNotFound, "")
 	_, err = s.GetByEmail(ctx(t), "nadie@example.pe")
 	wantCode(t, err, handlers.CodeNotFound, "")
-	_, err = s.Replace(ctx(t), 999_999, Campos(3), nil)
+	_, err = s.Replace(ctx(t), 999_999, Campos(3), nil, handlers.Condicion{})
 	wantCode(t, err, handlers.CodeNotFound, "")
-	_, err = s.SetActivo(ctx(t), 999_999, false)
+	_, err = s.SetActivo(ctx(t), 999_999, false, handlers.Condicion{})
 	wantCode(t, err, handlers.CodeNotFound, "")
 }
 
@@ -153,7 +154,7 @@ func testInsertConflicts(t *testing.T, s handlers.Store) {
 func testReplace(t *testing.T, s handlers.Store) {
 	orig := mustInsert(t, s, Campos(1))
 	c := Campos(2)
-	got, err := s.Replace(ctx(t), orig.ID, c, nil)
+	got, err := s.Replace(ctx(t), orig.ID, c, nil, handlers.Condicion{})
 	if err != nil {
 		t.Fatalf("Replace: %v", err)
 	}
@@ -175,16 +176,16 @@ func testReplace(t *testing.T, s handlers.Store) {
 	// Keeping one's own dni and email is no conflict; activo follows the
 	// pointer when set and is kept when nil.
 	off := false
-	got, err = s.Replace(ctx(t), orig.ID, c, &off)
+	got, err = s.Replace(ctx(t), orig.ID, c, &off, handlers.Condicion{})
 	if err != nil || got.Activo || got.Version != 3 {
 		t.Fatalf("Replace(activo=false) = %+v, %v; want inactive, version 3", got, err)
 	}
-	got, err = s.Replace(ctx(t), orig.ID, c, nil)
+	got, err = s.Replace(ctx(t), orig.ID, c, nil, handlers.Condicion{})
 	if err != nil || got.Activo {
 		t.Fatalf("Replace(activo=nil) = %+v, %v; want still inactive", got, err)
 	}
 	on := true
-	got, err = s.Replace(ctx(t), orig.ID, c, &on)
+	got, err = s.Replace(ctx(t), orig.ID, c, &on, handlers.Condicion{})
 	if err != nil || !got.Activo {
 		t.Fatalf("Replace(activo=true) = %+v, %v; want active", got, err)
 	}
@@ -196,12 +197,12 @@ func testReplaceConflicts(t *testing.T, s handlers.Store) {
 
 	c := Campos(3)
 	c.DNI = a.DNI
-	_, err := s.Replace(ctx(t), b.ID, c, nil)
+	_, err := s.Replace(ctx(t), b.ID, c, nil, handlers.Condicion{})
 	wantCode(t, err, handlers.CodeConflict, "dni")
 
 	c = Campos(3)
 	c.Email = a.Email
-	_, err = s.Replace(ctx(t), b.ID, c, nil)
+	_, err = s.Replace(ctx(t), b.ID, c, nil, handlers.Condicion{})
 	wantCode(t, err, handlers.CodeConflict, "email")
 
 	// Nothing of a rejected replace is applied.
@@ -216,11 +217,11 @@ func testReplaceConflicts(t *testing.T, s handlers.Store) {
 
 func testSetActivo(t *testing.T, s handlers.Store) {
 	a := mustInsert(t, s, Campos(1))
-	got, err := s.SetActivo(ctx(t), a.ID, false)
+	got, err := s.SetActivo(ctx(t), a.ID, false, handlers.Condicion{})
 	if err != nil || got.Activo || got.Version != 2 {
 		t.Fatalf("SetActivo(false) = %+v, %v; want inactive at version 2", got, err)
 	}
-	got, err = s.SetActivo(ctx(t), a.ID, false)
+	got, err = s.SetActivo(ctx(t), a.ID, false, handlers.Condicion{})
 	if err != nil || got.Activo || got.Version != 2 {
 		t.Fatalf("second SetActivo(false) = %+v, %v; want unchanged at version 2", got, err)
 	}
@@ -237,7 +238,7 @@ func testSetActivo(t *testing.T, s handlers.Store) {
 	_, err = s.Insert(ctx(t), Campos(1), fecha)
 	wantCode(t, err, handlers.CodeConflict, "dni")
 
-	got, err = s.SetActivo(ctx(t), a.ID, true)
+	got, err = s.SetActivo(ctx(t), a.ID, true, handlers.Condicion{})
 	if err != nil || !got.Activo || got.Version != 3 {
 		t.Fatalf("SetActivo(true) = %+v, %v; want active at version 3", got, err)
 	}
@@ -252,10 +253,10 @@ func testList(t *testing.T, s handlers.Store) {
 	for i := 1; i <= 5; i++ {
 		ids = append(ids, mustInsert(t, s, Campos(i)).ID)
 	}
-	if _, err := s.SetActivo(ctx(t), ids[1], false); err != nil {
+	if _, err := s.SetActivo(ctx(t), ids[1], false, handlers.Condicion{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetActivo(ctx(t), ids[3], false); err != nil {
+	if _, err := s.SetActivo(ctx(t), ids[3], false, handlers.Condicion{}); err != nil {
 		t.Fatal(err)
 	}
 	yes, no := true, false
@@ -349,4 +350,37 @@ func testOperatorLookingValues(t *testing.T, s handlers.Store) {
 			t.Errorf("GetByEmail(%q) = %v, want not found", v, err)
 		}
 	}
+}
+
+func testConditional(t *testing.T, s handlers.Store) {
+	a := mustInsert(t, s, Campos(1))
+	at := func(v int64) handlers.Condicion { return handlers.Condicion{Version: &v} }
+
+	_, err := s.Replace(ctx(t), a.ID, Campos(2), nil, at(7))
+	wantCode(t, err, handlers.CodePrecondition, "version")
+	_, err = s.SetActivo(ctx(t), a.ID, false, at(7))
+	wantCode(t, err, handlers.CodePrecondition, "version")
+	if got, _ := s.Get(ctx(t), a.ID); got.Version != 1 || !got.Activo || got.DNI != a.DNI {
+		t.Fatalf("stale changes were applied: %+v", got)
+	}
+
+	got, err := s.Replace(ctx(t), a.ID, Campos(2), nil, at(1))
+	if err != nil || got.Version != 2 || got.DNI != Campos(2).DNI {
+		t.Fatalf("Replace at the current version = %+v, %v", got, err)
+	}
+	got, err = s.SetActivo(ctx(t), a.ID, false, at(2))
+	if err != nil || got.Activo || got.Version != 3 {
+		t.Fatalf("SetActivo at the current version = %+v, %v", got, err)
+	}
+	// A no-op is still conditional: stale fails, current succeeds unchanged.
+	_, err = s.SetActivo(ctx(t), a.ID, false, at(2))
+	wantCode(t, err, handlers.CodePrecondition, "version")
+	if got, err = s.SetActivo(ctx(t), a.ID, false, at(3)); err != nil || got.Version != 3 {
+		t.Fatalf("no-op SetActivo at the current version = %+v, %v", got, err)
+	}
+	// Missing customers are not found, whatever the condition.
+	_, err = s.Replace(ctx(t), 999_999, Campos(3), nil, at(1))
+	wantCode(t, err, handlers.CodeNotFound, "")
+	_, err = s.SetActivo(ctx(t), 999_999, true, at(1))
+	wantCode(t, err, handlers.CodeNotFound, "")
 }

@@ -197,3 +197,43 @@ func requestCount(t *testing.T, reg *prometheus.Registry, route, status string) 
 	}
 	return 0
 }
+
+func TestIfMatchBecomesExpectedVersion(t *testing.T) {
+	never := int64(-1)
+	for header, want := range map[string]*int64{
+		"":                       nil,
+		"*":                      nil,
+		`"4"`:                    ptr(int64(4)),
+		` "12" `:                 ptr(int64(12)),
+		`W/"4"`:                  &never, // weak tags never match If-Match
+		`"abc"`:                  &never,
+		`"0"`:                    &never,
+		`4`:                      &never,
+		`"3", "4"`:               &never,
+		`"99999999999999999999"`: &never,
+	} {
+		f := &fakeCaller{reply: okReply(topics.TypeEliminar, handlers.Cliente{ID: 1, Version: 5})}
+		req := httptest.NewRequest("DELETE", "/cliente/1", nil)
+		if header != "" {
+			req.Header.Set("If-Match", header)
+		}
+		rec := httptest.NewRecorder()
+		newTestHandler(f, prometheus.NewRegistry()).ServeHTTP(rec, req)
+		got := f.got.Meta.ExpectedVersion
+		if (got == nil) != (want == nil) || (got != nil && *got != *want) {
+			t.Errorf("If-Match %q: expected version %v, want %v", header, deref(got), deref(want))
+		}
+		if rec.Header().Get("ETag") != `"5"` {
+			t.Errorf("ETag %q, want \"5\"", rec.Header().Get("ETag"))
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func deref(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
