@@ -11,14 +11,14 @@ import (
 type Code string
 
 const (
-	CodeInvalid     Code = "invalid"
-	CodeNotFound    Code = "not_found"
-	CodeConflict    Code = "conflict"
+	CodeInvalid  Code = "invalid"
+	CodeNotFound Code = "not_found"
+	CodeConflict Code = "conflict"
 	// CodePrecondition: the request was conditional on a version the
 	// customer no longer has (HTTP If-Match, Kafka meta.expectedVersion).
 	CodePrecondition Code = "precondition_failed"
-	CodeUnavailable Code = "unavailable"
-	CodeInternal    Code = "internal"
+	CodeUnavailable  Code = "unavailable"
+	CodeInternal     Code = "internal"
 )
 
 // Known reports whether c is one of the codes above; decoders use it to map

@@ -2,6 +2,8 @@ package topics
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 
 	"github.com/jea/cliente/handlers"
 )
@@ -34,9 +36,9 @@ func Chain(h Handler, mws ...Middleware) Handler {
 // Service is what the worker needs from the use cases; *handlers.Service
 // implements it.
 type Service interface {
-	Crear(ctx context.Context, d handlers.Datos) (handlers.Cliente, error)
-	Actualizar(ctx context.Context, id int64, d handlers.Datos, cond handlers.Condicion) (handlers.Cliente, error)
-	Eliminar(ctx context.Context, id int64, cond handlers.Condicion) (handlers.Cliente, error)
+	Crear(ctx context.Context, d handlers.Datos, cambio handlers.Cambio) (handlers.Cliente, error)
+	Actualizar(ctx context.Context, id int64, d handlers.Datos, cond handlers.Cambio) (handlers.Cliente, error)
+	Eliminar(ctx context.Context, id int64, cond handlers.Cambio) (handlers.Cliente, error)
 	Obtener(ctx context.Context, id int64) (handlers.Cliente, error)
 	ObtenerPorDNI(ctx context.Context, dni string) (handlers.Cliente, error)
 	ObtenerPorEmail(ctx context.Context, email string) (handlers.Cliente, error)
@@ -52,31 +54,70 @@ func Dispatcher(svc Service) Handler {
 		if err != nil {
 			return NewReply(req.Type, nil, err)
 		}
+		if req.Type.IsCommand() {
+			key, err := CommandKey(req, m)
+			if err != nil {
+				return NewReply(req.Type, nil, err)
+			}
+			req.Meta.IdempotencyKey = key
+		}
 		data, err := dispatch(ctx, svc, req)
 		return NewReply(req.Type, data, err)
 	}
 }
 
+// MaxIdempotencyKeyLen bounds a caller's idempotency key.
+const MaxIdempotencyKeyLen = 200
+
+// CommandKey is the idempotency key a command runs under: the caller's
+// meta.idempotencyKey when given; otherwise the request's correlation id,
+// which stays the same when Kafka redelivers the message; otherwise the
+// message's topic, partition and offset. Prefixes keep the three kinds
+// apart, so a caller's key can never equal a derived one.
+func CommandKey(req Request, m Message) (string, error) {
+	if k := req.Meta.IdempotencyKey; k != "" {
+		if len(k) > MaxIdempotencyKeyLen || !printableASCII(k) {
+			return "", &handlers.Error{Code: handlers.CodeInvalid, Message: "the idempotency key is not valid",
+				Fields: []handlers.FieldError{{Field: "idempotencyKey", Message: fmt.Sprintf("must be 1 to %d printable ASCII characters", MaxIdempotencyKeyLen)}}}
+		}
+		return "k:" + k, nil
+	}
+	if len(m.Routing.CorrelationID) > 0 {
+		return "c:" + hex.EncodeToString(m.Routing.CorrelationID), nil
+	}
+	return fmt.Sprintf("o:%s/%d/%d", m.Topic, m.Partition, m.Offset), nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 func dispatch(ctx context.Context, svc Service, req Request) (any, error) {
+	cambio := handlers.Cambio{Version: req.Meta.ExpectedVersion, IdempotencyKey: req.Meta.IdempotencyKey}
 	switch req.Type {
 	case TypeCrear:
 		var d handlers.Datos
 		if err := DecodeData(req, &d); err != nil {
 			return nil, err
 		}
-		return svc.Crear(ctx, d)
+		return svc.Crear(ctx, d, cambio)
 	case TypeActualizar:
 		var a Actualizar
 		if err := DecodeData(req, &a); err != nil {
 			return nil, err
 		}
-		return svc.Actualizar(ctx, a.ID, a.Datos, handlers.Condicion{Version: req.Meta.ExpectedVersion})
+		return svc.Actualizar(ctx, a.ID, a.Datos, cambio)
 	case TypeEliminar:
 		var id ID
 		if err := DecodeData(req, &id); err != nil {
 			return nil, err
 		}
-		return svc.Eliminar(ctx, id.ID, handlers.Condicion{Version: req.Meta.ExpectedVersion})
+		return svc.Eliminar(ctx, id.ID, cambio)
 	case TypeObtener:
 		var id ID
 		if err := DecodeData(req, &id); err != nil {

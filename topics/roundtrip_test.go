@@ -1,6 +1,7 @@
 package topics_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -101,7 +102,7 @@ func call(t *testing.T, s *stack, c topics.Call) topics.Reply {
 func ptr[T any](v T) *T { return &v }
 
 func TestRoundTrip(t *testing.T) {
-	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	s := startStack(t, newService())
 
 	var created handlers.Cliente
 	r := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("10117410-2"), Nombre: ptr("Ana"), Email: ptr("Ana@Example.PE")}))
@@ -138,7 +139,7 @@ func TestRoundTrip(t *testing.T) {
 // a valid request gets an error reply with the error headers, and the worker
 // keeps serving afterwards.
 func TestPoisonMessagesGetErrorReplies(t *testing.T) {
-	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	s := startStack(t, newService())
 	replyTopic := s.cmdTopic + ".raw-replies"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -189,7 +190,7 @@ type panicky struct{ topics.Service }
 func (panicky) Obtener(context.Context, int64) (handlers.Cliente, error) { panic("boom") }
 
 func TestPanickingHandlerRepliesInternal(t *testing.T) {
-	s := startStack(t, panicky{handlers.NewService(memstore.New(), time.Now)})
+	s := startStack(t, panicky{newService()})
 	r := call(t, s, topics.Obtener(1))
 	if handlers.ErrorCode(r.Err()) != handlers.CodeInternal {
 		t.Fatalf("reply %+v, want internal error", r)
@@ -226,7 +227,7 @@ func TestCallTimesOutWithoutWorker(t *testing.T) {
 // A requester whose reply topic is created after the worker's writer has
 // cached topic metadata must still get its first reply.
 func TestLateReplyTopicGetsFirstReply(t *testing.T) {
-	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	s := startStack(t, newService())
 	call(t, s, topics.ListarClientes(topics.Listar{})) // worker writer now has metadata cached
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -249,7 +250,7 @@ func TestLateReplyTopicGetsFirstReply(t *testing.T) {
 // Commands for one customer, produced back to back, are applied in the
 // order they were sent even though the worker handles several keys at once.
 func TestCommandsForOneCustomerApplyInOrder(t *testing.T) {
-	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	s := startStack(t, newService())
 	var c handlers.Cliente
 	if err := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("23456789"), Nombre: ptr("v0"), Email: ptr("v@example.pe")})).Decode(&c); err != nil {
 		t.Fatal(err)
@@ -304,5 +305,51 @@ func TestCommandsForOneCustomerApplyInOrder(t *testing.T) {
 	var final handlers.Cliente
 	if err := call(t, s, topics.Obtener(c.ID)).Decode(&final); err != nil || final.Nombre != fmt.Sprintf("v%d", n) {
 		t.Fatalf("final %+v, %v", final, err)
+	}
+}
+
+func newService() *handlers.Service {
+	return handlers.NewService(memstore.New(), time.Now).WithIdempotency(memstore.NewIdempotencia(), time.Hour)
+}
+
+// Kafka redelivers: the same message (same correlation id, no explicit
+// key) handled twice creates one customer and answers the same twice.
+func TestRedeliveredCommandAppliesOnce(t *testing.T) {
+	s := startStack(t, newService())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	replyTopic := s.cmdTopic + ".redelivery-replies"
+	if err := topics.EnsureTopics(ctx, s.brokers, zerolog.Nop(), topics.TopicSpec{Name: replyTopic, Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	crear := topics.Crear(handlers.Datos{DNI: ptr("34567890"), Nombre: ptr("Rosa"), Email: ptr("rosa@example.pe")})
+	body, _ := topics.EncodeRequest(crear)
+	msg := kafka.Message{Topic: s.cmdTopic, Key: []byte(crear.Key), Value: body, Headers: []kafka.Header{
+		{Key: topics.HeaderCorrelationID, Value: []byte{0xca, 0xfe, 0, 1}},
+		{Key: topics.HeaderReplyTopic, Value: []byte(replyTopic)},
+	}}
+	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	for range 2 {
+		if err := w.WriteMessages(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond})
+	defer rd.Close()
+	var bodies [2][]byte
+	for i := range bodies {
+		m, err := rd.ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies[i] = m.Value
+	}
+	if !bytes.Equal(bodies[0], bodies[1]) || bytes.Contains(bodies[0], []byte(`"error"`)) {
+		t.Fatalf("replies differ or failed:\n%s\n%s", bodies[0], bodies[1])
+	}
+	var list []handlers.Cliente
+	if err := call(t, s, topics.ListarClientes(topics.Listar{})).Decode(&list); err != nil || len(list) != 1 {
+		t.Fatalf("%d customers after a redelivered create, want 1 (%v)", len(list), err)
 	}
 }

@@ -54,7 +54,8 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		return errors.Join(err, waitHTTP())
 	}
 
-	svc := handlers.NewService(store, time.Now)
+	svc := handlers.NewService(store, time.Now).WithIdempotency(store.Idempotencia(), cfg.IdempotencyTTL)
+	go sweepIdempotency(ctx, svc, cfg.IdempotencySweep, log)
 	h := topics.Chain(topics.Dispatcher(svc),
 		topics.Recover(log),
 		topics.Observe(log, topics.NewWorkerMetrics(m.Registerer)))
@@ -102,5 +103,26 @@ func connectMongo(ctx context.Context, cfg config.Worker, log zerolog.Logger) (*
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// sweepIdempotency deletes expired idempotency records now and then every
+// interval: FerretDB has no TTL indexes. Several workers sweeping at once
+// only delete the same records.
+func sweepIdempotency(ctx context.Context, svc *handlers.Service, interval time.Duration, log zerolog.Logger) {
+	for {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := svc.ExpireIdempotency(sctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("idempotency sweep failed")
+		} else if n > 0 {
+			log.Info().Int("deleted", n).Msg("expired idempotency records deleted")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
 	}
 }

@@ -39,6 +39,9 @@ type Worker struct {
 	// Concurrency is the number of messages handled at once per topic;
 	// commands with one key always run one after another.
 	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"8"`
+	// IdempotencyTTL is how long a command's result is replayed to retries.
+	IdempotencyTTL   time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+	IdempotencySweep time.Duration `env:"IDEMPOTENCY_SWEEP_INTERVAL" envDefault:"10m"`
 }
 
 // Edge configures cmd/edge.
@@ -92,6 +95,9 @@ func (w Worker) validate() error {
 	}
 	if w.Concurrency < 1 {
 		return fmt.Errorf("WORKER_CONCURRENCY must be at least 1")
+	}
+	if w.IdempotencyTTL <= 0 || w.IdempotencySweep <= 0 {
+		return fmt.Errorf("IDEMPOTENCY_TTL and IDEMPOTENCY_SWEEP_INTERVAL must be positive")
 	}
 	return w.Common.validate()
 }

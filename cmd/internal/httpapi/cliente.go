@@ -24,8 +24,10 @@ func (a *api) crear() http.Handler {
 			writeProblem(w, p)
 			return
 		}
+		call := topics.Crear(d)
+		call.Meta.IdempotencyKey = r.Header.Get("Idempotency-Key")
 		var c handlers.Cliente
-		if p, ok := a.call(r, topics.Crear(d), &c); !ok {
+		if p, ok := a.call(r, call, &c); !ok {
 			writeProblem(w, p)
 			return
 		}
@@ -44,6 +46,7 @@ func (a *api) actualizar() http.Handler {
 		}
 		call := topics.ActualizarCliente(id, d)
 		call.Meta.ExpectedVersion = ifMatch(r)
+		call.Meta.IdempotencyKey = r.Header.Get("Idempotency-Key")
 		a.respond(w, r, call, http.StatusOK, new(handlers.Cliente))
 	})
 }
@@ -52,6 +55,7 @@ func (a *api) eliminar() http.Handler {
 	return a.withID(func(w http.ResponseWriter, r *http.Request, id int64) {
 		call := topics.Eliminar(id)
 		call.Meta.ExpectedVersion = ifMatch(r)
+		call.Meta.IdempotencyKey = r.Header.Get("Idempotency-Key")
 		a.respond(w, r, call, http.StatusNoContent, new(handlers.Cliente))
 	})
 }
