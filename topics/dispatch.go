@@ -50,9 +50,11 @@ var _ Service = (*handlers.Service)(nil)
 // Dispatcher decodes each message and calls the matching use case.
 func Dispatcher(svc Service) Handler {
 	return func(ctx context.Context, m Message) Reply {
-		req, err := DecodeRequest(m.Body)
+		req, reason, err := decodeRequest(m.Body)
 		if err != nil {
-			return NewReply(req.Type, nil, err)
+			reply := NewReply(req.Type, nil, err)
+			reply.poison = reason
+			return reply
 		}
 		if req.Type.IsCommand() {
 			key, err := CommandKey(req, m)
@@ -61,7 +63,13 @@ func Dispatcher(svc Service) Handler {
 			}
 			req.Meta.IdempotencyKey = key
 		}
-		data, err := dispatch(ctx, svc, req)
+		run, err := parse(svc, req)
+		if err != nil {
+			reply := NewReply(req.Type, nil, err)
+			reply.poison = DeadLetterUndecodable
+			return reply
+		}
+		data, err := run(ctx)
 		return NewReply(req.Type, data, err)
 	}
 }
@@ -97,53 +105,38 @@ func printableASCII(s string) bool {
 	return true
 }
 
-func dispatch(ctx context.Context, svc Service, req Request) (any, error) {
+// parse decodes req's payload and returns the use case call it asks for;
+// a payload that does not decode is an error before anything runs.
+func parse(svc Service, req Request) (func(ctx context.Context) (any, error), error) {
 	cambio := handlers.Cambio{Version: req.Meta.ExpectedVersion, IdempotencyKey: req.Meta.IdempotencyKey}
 	switch req.Type {
 	case TypeCrear:
 		var d handlers.Datos
-		if err := DecodeData(req, &d); err != nil {
-			return nil, err
-		}
-		return svc.Crear(ctx, d, cambio)
+		return func(ctx context.Context) (any, error) { return svc.Crear(ctx, d, cambio) }, DecodeData(req, &d)
 	case TypeActualizar:
 		var a Actualizar
-		if err := DecodeData(req, &a); err != nil {
-			return nil, err
-		}
-		return svc.Actualizar(ctx, a.ID, a.Datos, cambio)
+		return func(ctx context.Context) (any, error) { return svc.Actualizar(ctx, a.ID, a.Datos, cambio) }, DecodeData(req, &a)
 	case TypeEliminar:
 		var id ID
-		if err := DecodeData(req, &id); err != nil {
-			return nil, err
-		}
-		return svc.Eliminar(ctx, id.ID, cambio)
+		return func(ctx context.Context) (any, error) { return svc.Eliminar(ctx, id.ID, cambio) }, DecodeData(req, &id)
 	case TypeObtener:
 		var id ID
-		if err := DecodeData(req, &id); err != nil {
-			return nil, err
-		}
-		return svc.Obtener(ctx, id.ID)
+		return func(ctx context.Context) (any, error) { return svc.Obtener(ctx, id.ID) }, DecodeData(req, &id)
 	case TypeObtenerPorDNI:
 		var q PorDNI
-		if err := DecodeData(req, &q); err != nil {
-			return nil, err
-		}
-		return svc.ObtenerPorDNI(ctx, q.DNI)
+		return func(ctx context.Context) (any, error) { return svc.ObtenerPorDNI(ctx, q.DNI) }, DecodeData(req, &q)
 	case TypeObtenerPorEmail:
 		var q PorEmail
-		if err := DecodeData(req, &q); err != nil {
-			return nil, err
-		}
-		return svc.ObtenerPorEmail(ctx, q.Email)
+		return func(ctx context.Context) (any, error) { return svc.ObtenerPorEmail(ctx, q.Email) }, DecodeData(req, &q)
 	case TypeListar:
 		var q Listar
-		if len(req.Data) > 0 && string(req.Data) != "null" {
-			if err := DecodeData(req, &q); err != nil {
-				return nil, err
-			}
+		var err error
+		if len(req.Data) > 0 && string(req.Data) != "null" { // listing everything needs no payload
+			err = DecodeData(req, &q)
 		}
-		return svc.Listar(ctx, handlers.Filtro{Activo: q.Activo, DespuesDeID: q.DespuesDeID, Limite: q.Limite})
+		return func(ctx context.Context) (any, error) {
+			return svc.Listar(ctx, handlers.Filtro{Activo: q.Activo, DespuesDeID: q.DespuesDeID, Limite: q.Limite})
+		}, err
 	}
 	return nil, handlers.Errorf(handlers.CodeInvalid, "unknown message type %q", req.Type)
 }

@@ -38,6 +38,7 @@ type stack struct {
 	brokers   []string
 	requester *topics.Requester
 	cmdTopic  string
+	dlqTopic  string
 }
 
 // startStack provisions uniquely named topics, runs command and query
@@ -53,7 +54,8 @@ func startStack(t *testing.T, svc topics.Service) *stack {
 	defer startCancel()
 	if err := topics.EnsureTopics(startCtx, bs, log,
 		topics.TopicSpec{Name: cmd, Partitions: 3, ReplicationFactor: 1},
-		topics.TopicSpec{Name: qry, Partitions: 3, ReplicationFactor: 1}); err != nil {
+		topics.TopicSpec{Name: qry, Partitions: 3, ReplicationFactor: 1},
+		topics.TopicSpec{Name: prefix + "dlq", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	h := topics.Chain(topics.Dispatcher(svc), topics.Recover(log), topics.Observe(log, topics.NewWorkerMetrics(prometheus.NewRegistry())))
@@ -63,6 +65,7 @@ func startStack(t *testing.T, svc topics.Service) *stack {
 		{Topic: qry},
 	} {
 		c.Brokers, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = bs, prefix+"g", 4, h, log, 5*time.Second
+		c.DeadLetterTopic = prefix + "dlq"
 		go func() { topics.Consume(ctx, c); done <- struct{}{} }()
 	}
 	req, err := topics.NewRequester(startCtx, topics.RequesterConfig{
@@ -82,7 +85,7 @@ func startStack(t *testing.T, svc topics.Service) *stack {
 			}
 		}
 	})
-	return &stack{brokers: bs, requester: req, cmdTopic: cmd}
+	return &stack{brokers: bs, requester: req, cmdTopic: cmd, dlqTopic: prefix + "dlq"}
 }
 
 func call(t *testing.T, s *stack, c topics.Call) topics.Reply {
@@ -178,6 +181,31 @@ func TestPoisonMessagesGetErrorReplies(t *testing.T) {
 		}
 		seen[corr] = true
 	}
+	// Each poison message is copied to the dead-letter topic with its
+	// reason and source; valid-but-invalid requests are not.
+	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: s.dlqTopic, MaxWait: 200 * time.Millisecond})
+	defer dlq.Close()
+	wantReasons := map[string]string{"corr-0": "undecodable", "corr-1": "unknown_type", "corr-2": "undecodable", "corr-3": "undecodable"}
+	for len(wantReasons) > 0 {
+		m, err := dlq.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("dead letters still missing %v: %v", wantReasons, err)
+		}
+		h := map[string]string{}
+		for _, x := range m.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		corr := h[topics.HeaderCorrelationID]
+		if h[topics.HeaderDLQReason] != wantReasons[corr] || h[topics.HeaderDLQSourceTopic] != s.cmdTopic ||
+			h[topics.HeaderDLQSourceOffset] == "" || h[topics.HeaderDLQSourcePartition] == "" || h[topics.HeaderDLQError] == "" ||
+			h["__TypeId__"] != "com.example.Ignored" {
+			t.Fatalf("dead letter %s: headers %v", corr, h)
+		}
+		delete(wantReasons, corr)
+	}
+	if r := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("1")})); handlers.ErrorCode(r.Err()) != handlers.CodeInvalid {
+		t.Fatalf("invalid create: %+v", r)
+	}
 	// Still alive.
 	r := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("12345678"), Nombre: ptr("Luis"), Email: ptr("luis@example.pe")}))
 	if r.Err() != nil {
@@ -197,6 +225,19 @@ func TestPanickingHandlerRepliesInternal(t *testing.T) {
 	}
 	if r := call(t, s, topics.Obtener(2)); handlers.ErrorCode(r.Err()) != handlers.CodeInternal {
 		t.Fatalf("second call after panic: %+v", r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: s.dlqTopic, MaxWait: 200 * time.Millisecond})
+	defer dlq.Close()
+	m, err := dlq.ReadMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range m.Headers {
+		if h.Key == topics.HeaderDLQReason && string(h.Value) != "panic" {
+			t.Fatalf("dead-letter reason %q, want panic", h.Value)
+		}
 	}
 }
 

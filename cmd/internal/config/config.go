@@ -17,6 +17,7 @@ type Kafka struct {
 	Brokers           []string `env:"KAFKA_BROKERS" envSeparator:"," envDefault:"127.0.0.1:9092"`
 	CommandTopic      string   `env:"TOPIC_COMMANDS" envDefault:"cliente.comandos"`
 	QueryTopic        string   `env:"TOPIC_QUERIES" envDefault:"cliente.consultas"`
+	DeadLetterTopic   string   `env:"TOPIC_DEAD_LETTER" envDefault:"cliente.dlq"`
 	Partitions        int      `env:"TOPIC_PARTITIONS" envDefault:"6"`
 	ReplicationFactor int      `env:"TOPIC_REPLICATION_FACTOR" envDefault:"1"`
 }
@@ -42,6 +43,10 @@ type Worker struct {
 	// IdempotencyTTL is how long a command's result is replayed to retries.
 	IdempotencyTTL   time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
 	IdempotencySweep time.Duration `env:"IDEMPOTENCY_SWEEP_INTERVAL" envDefault:"10m"`
+	// RetryAttempts and RetryBackoff bound the retries of a message whose
+	// handling found the database unavailable.
+	RetryAttempts int           `env:"WORKER_RETRY_ATTEMPTS" envDefault:"4"`
+	RetryBackoff  time.Duration `env:"WORKER_RETRY_BACKOFF" envDefault:"200ms"`
 }
 
 // Edge configures cmd/edge.
