@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -205,4 +206,58 @@ func probeGet(base string, statuses *statusCounts) int {
 		statuses.add(code)
 	}
 	return code
+}
+
+// SIGTERM mid-stream: the worker stops fetching, finishes and commits what
+// it has, leaves the group and exits 0 within SHUTDOWN_TIMEOUT; its
+// replacement carries on and nothing acknowledged is lost.
+func TestGracefulShutdownMidStream(t *testing.T) {
+	skipUnlessEnabled(t)
+	sc := newScenario(t, "sigterm", "REQUEST_TIMEOUT=2s")
+	worker := sc.start(t, "worker", "worker-1")
+	edge := sc.start(t, "edge", "edge")
+	base := "http://" + edge.addr
+
+	const n = 800
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var statuses statusCounts
+	var once sync.Once
+	type exit struct {
+		err  error
+		took time.Duration
+	}
+	exited := make(chan exit, 1)
+	outcomes := load(ctx, sc, base, n, 8, &statuses, func(acked int64) {
+		if acked < 200 {
+			return
+		}
+		once.Do(func() {
+			go func() {
+				t0 := time.Now()
+				worker.signal(syscall.SIGTERM)
+				var e exit
+				select {
+				case e.err = <-worker.done:
+				case <-time.After(30 * time.Second):
+					e.err = fmt.Errorf("still running 30s after SIGTERM")
+				}
+				e.took = time.Since(t0)
+				if _, err := sc.launch(t, "worker", "worker-2"); err != nil && e.err == nil {
+					e.err = fmt.Errorf("replacement: %w", err)
+				}
+				exited <- e
+			}()
+		})
+	})
+	e := <-exited
+	if e.err != nil {
+		t.Fatalf("graceful stop: %v", e.err)
+	}
+	acked, present, dups := verify(t, sc, base, outcomes)
+	t.Logf("FIGURES SIGTERM worker: exited 0 after %v (bound 10s); sent %d, acknowledged %d, present %d, duplicates %d; answers %v",
+		e.took.Round(time.Millisecond), n, acked, present, dups, statuses.String())
+	if e.took > 12*time.Second {
+		t.Errorf("shutdown took %v, over SHUTDOWN_TIMEOUT (10s)", e.took)
+	}
 }
