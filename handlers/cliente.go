@@ -23,6 +23,8 @@ type Cliente struct {
 	// Version starts at 1 and grows by one with every change; it is the
 	// basis for optimistic concurrency (ETag / expected version).
 	Version int64 `json:"version"`
+	// LastOp is the idempotency key of the last change applied; internal.
+	LastOp string `json:"-"`
 }
 
 // fechaLayout is RFC 3339 in UTC with exactly three fractional digits:
@@ -61,6 +63,26 @@ type Campos struct {
 	Email     string
 	Telefono  string
 	Direccion string
+}
+
+// Cambio is what a change carries besides its data. The zero value is an
+// unconditional change with no idempotency key.
+type Cambio struct {
+	// Version, when set, is the version the caller last saw: the change
+	// fails with CodePrecondition if the customer has moved on.
+	Version *int64
+	// IdempotencyKey identifies the request that makes the change. Stores
+	// stamp it on the customer in the same write as the change (LastOp), so
+	// a retry after a crash can tell whether the change was applied.
+	IdempotencyKey string
+}
+
+// Check reports whether a customer at version current satisfies c.
+func (c Cambio) Check(current int64) error {
+	if c.Version != nil && *c.Version != current {
+		return Stale(current)
+	}
+	return nil
 }
 
 // Filtro selects customers for a listing. The zero value selects all.

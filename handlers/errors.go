@@ -11,18 +11,21 @@ import (
 type Code string
 
 const (
-	CodeInvalid     Code = "invalid"
-	CodeNotFound    Code = "not_found"
-	CodeConflict    Code = "conflict"
-	CodeUnavailable Code = "unavailable"
-	CodeInternal    Code = "internal"
+	CodeInvalid  Code = "invalid"
+	CodeNotFound Code = "not_found"
+	CodeConflict Code = "conflict"
+	// CodePrecondition: the request was conditional on a version the
+	// customer no longer has (HTTP If-Match, Kafka meta.expectedVersion).
+	CodePrecondition Code = "precondition_failed"
+	CodeUnavailable  Code = "unavailable"
+	CodeInternal     Code = "internal"
 )
 
 // Known reports whether c is one of the codes above; decoders use it to map
 // an unknown code from a newer peer to CodeInternal.
 func (c Code) Known() bool {
 	switch c {
-	case CodeInvalid, CodeNotFound, CodeConflict, CodeUnavailable, CodeInternal:
+	case CodeInvalid, CodeNotFound, CodeConflict, CodePrecondition, CodeUnavailable, CodeInternal:
 		return true
 	}
 	return false
@@ -68,6 +71,16 @@ func Conflict(field string) *Error {
 		Code:    CodeConflict,
 		Message: fmt.Sprintf("another customer already has this %s", field),
 		Fields:  []FieldError{{Field: field, Message: "already in use"}},
+	}
+}
+
+// Stale reports that a conditional change found the customer at another
+// version than the caller expected.
+func Stale(current int64) *Error {
+	return &Error{
+		Code:    CodePrecondition,
+		Message: fmt.Sprintf("the customer has changed since you read it: it is now at version %d", current),
+		Fields:  []FieldError{{Field: "version", Message: "does not match the current version"}},
 	}
 }
 

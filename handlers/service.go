@@ -11,17 +11,22 @@ import (
 //   - report a missing customer as CodeNotFound and an unreachable backend
 //     as CodeUnavailable;
 //   - start Version at 1 and add one on every Replace, and on every SetActivo
-//     that changes the status.
+//     that changes the status;
+//   - set LastOp to the change's IdempotencyKey in the same atomic write as
+//     the change itself.
 //
 // storetest.Run is the suite every implementation passes.
 type Store interface {
-	Insert(ctx context.Context, c Campos, fechaRegistro time.Time) (Cliente, error)
+	// Insert stores a new active customer at version 1, with LastOp op.
+	Insert(ctx context.Context, c Campos, fechaRegistro time.Time, op string) (Cliente, error)
 	// Replace overwrites the editable fields of customer id and, if activo is
-	// not nil, its status. Id and fechaRegistro never change.
-	Replace(ctx context.Context, id int64, c Campos, activo *bool) (Cliente, error)
+	// not nil, its status. Id and fechaRegistro never change. If cond does
+	// not hold, nothing changes and the error is Stale(current version).
+	Replace(ctx context.Context, id int64, c Campos, activo *bool, cond Cambio) (Cliente, error)
 	// SetActivo sets the status; setting the current status is a no-op that
-	// returns the customer unchanged.
-	SetActivo(ctx context.Context, id int64, activo bool) (Cliente, error)
+	// returns the customer unchanged. cond is checked as in Replace, also
+	// for a no-op.
+	SetActivo(ctx context.Context, id int64, activo bool, cond Cambio) (Cliente, error)
 	Get(ctx context.Context, id int64) (Cliente, error)
 	GetByDNI(ctx context.Context, dni string) (Cliente, error)
 	GetByEmail(ctx context.Context, email string) (Cliente, error)
@@ -34,41 +39,99 @@ type Store interface {
 type Service struct {
 	store Store
 	now   func() time.Time
+	idem  Idempotencia
+	ttl   time.Duration
 }
 
 // NewService returns a Service; now is the clock that stamps fechaRegistro.
 func NewService(store Store, now func() time.Time) *Service {
-	return &Service{store: store, now: now}
+	return &Service{store: store, now: now, ttl: DefaultIdempotencyTTL}
+}
+
+// WithIdempotency makes commands that carry an idempotency key run at most
+// once per key, keeping their results in idem for ttl.
+func (s *Service) WithIdempotency(idem Idempotencia, ttl time.Duration) *Service {
+	s.idem, s.ttl = idem, ttl
+	return s
 }
 
 // Crear registers a customer. fechaRegistro comes from the service clock and
 // the customer starts active; a client-supplied activo is ignored.
-func (s *Service) Crear(ctx context.Context, d Datos) (Cliente, error) {
-	campos, err := Validate(d)
-	if err != nil {
-		return Cliente{}, err
+// cambio.IdempotencyKey, if set, makes a retry return the first result.
+func (s *Service) Crear(ctx context.Context, d Datos, cambio Cambio) (Cliente, error) {
+	key := cambio.IdempotencyKey
+	return s.idempotent(ctx, key, fingerprint("crear", d),
+		func(ctx context.Context) (Cliente, bool, error) {
+			dni, msg := NormalizeDNI(deref(d.DNI))
+			if msg != "" {
+				return Cliente{}, false, nil
+			}
+			return s.applied(ctx, key, func() (Cliente, error) { return s.store.GetByDNI(ctx, dni) })
+		},
+		func() (Cliente, error) {
+			campos, err := Validate(d)
+			if err != nil {
+				return Cliente{}, err
+			}
+			return s.store.Insert(ctx, campos, truncateToMillis(s.now()), key)
+		})
+}
+
+// applied reports whether the customer get returns carries the change made
+// under key (see idempotent).
+func (s *Service) applied(ctx context.Context, key string, get func() (Cliente, error)) (Cliente, bool, error) {
+	c, err := get()
+	switch {
+	case ErrorCode(err) == CodeNotFound:
+		return Cliente{}, false, nil
+	case err != nil:
+		return Cliente{}, false, err
 	}
-	return s.store.Insert(ctx, campos, truncateToMillis(s.now()))
+	return c, c.LastOp == key, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Actualizar replaces the editable fields of customer id, keeping its
-// fechaRegistro, and its status unless d.Activo is set.
-func (s *Service) Actualizar(ctx context.Context, id int64, d Datos) (Cliente, error) {
-	idErr := checkID(id)
-	campos, err := Validate(d)
-	if idErr != nil || err != nil {
-		return Cliente{}, mergeInvalid(idErr, err)
+// fechaRegistro, and its status unless d.Activo is set; only if cond holds.
+func (s *Service) Actualizar(ctx context.Context, id int64, d Datos, cond Cambio) (Cliente, error) {
+	return s.idempotent(ctx, cond.IdempotencyKey, fingerprint("actualizar", id, d, cond.Version),
+		s.locateByID(id, cond.IdempotencyKey),
+		func() (Cliente, error) {
+			idErr := checkID(id)
+			campos, err := Validate(d)
+			if idErr != nil || err != nil {
+				return Cliente{}, mergeInvalid(idErr, err)
+			}
+			return s.store.Replace(ctx, id, campos, d.Activo, cond)
+		})
+}
+
+func (s *Service) locateByID(id int64, key string) func(context.Context) (Cliente, bool, error) {
+	return func(ctx context.Context) (Cliente, bool, error) {
+		if id <= 0 {
+			return Cliente{}, false, nil
+		}
+		return s.applied(ctx, key, func() (Cliente, error) { return s.store.Get(ctx, id) })
 	}
-	return s.store.Replace(ctx, id, campos, d.Activo)
 }
 
 // Eliminar soft-deletes customer id: it becomes inactive and stays readable.
 // Deleting an inactive customer succeeds and changes nothing.
-func (s *Service) Eliminar(ctx context.Context, id int64) (Cliente, error) {
-	if err := checkID(id); err != nil {
-		return Cliente{}, err
-	}
-	return s.store.SetActivo(ctx, id, false)
+func (s *Service) Eliminar(ctx context.Context, id int64, cond Cambio) (Cliente, error) {
+	return s.idempotent(ctx, cond.IdempotencyKey, fingerprint("eliminar", id, cond.Version),
+		s.locateByID(id, cond.IdempotencyKey),
+		func() (Cliente, error) {
+			if err := checkID(id); err != nil {
+				return Cliente{}, err
+			}
+			return s.store.SetActivo(ctx, id, false, cond)
+		})
 }
 
 // Obtener returns customer id, active or not.

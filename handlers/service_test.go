@@ -27,19 +27,31 @@ func TestServiceCases(t *testing.T) {
 		code   handlers.Code
 		fields string
 	}{
-		{"crear valid", func(s *handlers.Service) (any, error) { return s.Crear(ctx, valid()) }, "", ""},
-		{"crear invalid", func(s *handlers.Service) (any, error) { return s.Crear(ctx, handlers.Datos{}) }, handlers.CodeInvalid, "dni,nombre,email"},
+		{"crear valid", func(s *handlers.Service) (any, error) { return s.Crear(ctx, valid(), handlers.Cambio{}) }, "", ""},
+		{"crear invalid", func(s *handlers.Service) (any, error) { return s.Crear(ctx, handlers.Datos{}, handlers.Cambio{}) }, handlers.CodeInvalid, "dni,nombre,email"},
 		{"obtener id zero", func(s *handlers.Service) (any, error) { return s.Obtener(ctx, 0) }, handlers.CodeInvalid, "id"},
 		{"obtener missing", func(s *handlers.Service) (any, error) { return s.Obtener(ctx, 7) }, handlers.CodeNotFound, ""},
-		{"eliminar negative", func(s *handlers.Service) (any, error) { return s.Eliminar(ctx, -1) }, handlers.CodeInvalid, "id"},
-		{"eliminar missing", func(s *handlers.Service) (any, error) { return s.Eliminar(ctx, 7) }, handlers.CodeNotFound, ""},
+		{"eliminar negative", func(s *handlers.Service) (any, error) { return s.Eliminar(ctx, -1, handlers.Cambio{}) }, handlers.CodeInvalid, "id"},
+		{"eliminar missing", func(s *handlers.Service) (any, error) { return s.Eliminar(ctx, 7, handlers.Cambio{}) }, handlers.CodeNotFound, ""},
 		{"actualizar bad id and fields", func(s *handlers.Service) (any, error) {
-			return s.Actualizar(ctx, 0, handlers.Datos{DNI: ptr("1")})
+			return s.Actualizar(ctx, 0, handlers.Datos{DNI: ptr("1")}, handlers.Cambio{})
 		}, handlers.CodeInvalid, "id,dni,nombre,email"},
-		{"actualizar missing", func(s *handlers.Service) (any, error) { return s.Actualizar(ctx, 9, valid()) }, handlers.CodeNotFound, ""},
+		{"actualizar missing", func(s *handlers.Service) (any, error) { return s.Actualizar(ctx, 9, valid(), handlers.Cambio{}) }, handlers.CodeNotFound, ""},
 		{"dni malformed", func(s *handlers.Service) (any, error) { return s.ObtenerPorDNI(ctx, "abc") }, handlers.CodeInvalid, "dni"},
 		{"dni missing", func(s *handlers.Service) (any, error) { return s.ObtenerPorDNI(ctx, "99999999") }, handlers.CodeNotFound, ""},
 		{"email malformed", func(s *handlers.Service) (any, error) { return s.ObtenerPorEmail(ctx, "nope") }, handlers.CodeInvalid, "email"},
+		{"actualizar stale", func(s *handlers.Service) (any, error) {
+			c, _ := s.Crear(ctx, valid(), handlers.Cambio{})
+			return s.Actualizar(ctx, c.ID, valid(), handlers.Cambio{Version: ptr(int64(5))})
+		}, handlers.CodePrecondition, "version"},
+		{"eliminar stale", func(s *handlers.Service) (any, error) {
+			c, _ := s.Crear(ctx, valid(), handlers.Cambio{})
+			return s.Eliminar(ctx, c.ID, handlers.Cambio{Version: ptr(int64(0))})
+		}, handlers.CodePrecondition, "version"},
+		{"eliminar current version", func(s *handlers.Service) (any, error) {
+			c, _ := s.Crear(ctx, valid(), handlers.Cambio{})
+			return s.Eliminar(ctx, c.ID, handlers.Cambio{Version: ptr(c.Version)})
+		}, "", ""},
 		{"listar negative cursor", func(s *handlers.Service) (any, error) {
 			return s.Listar(ctx, handlers.Filtro{DespuesDeID: -1, Limite: -1})
 		}, handlers.CodeInvalid, "despuesDeId,limite"},
@@ -74,7 +86,7 @@ func TestCrearStampsAndNormalises(t *testing.T) {
 	d := valid()
 	d.Activo = ptr(false) // not honoured on create
 	d.Email = ptr(" ANA@example.pe")
-	c, err := s.Crear(context.Background(), d)
+	c, err := s.Crear(context.Background(), d, handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,18 +106,18 @@ func TestCrearStampsAndNormalises(t *testing.T) {
 func TestActualizarKeepsRegistrationAndStatus(t *testing.T) {
 	s, _ := newService()
 	ctx := context.Background()
-	c, _ := s.Crear(ctx, valid())
-	if _, err := s.Eliminar(ctx, c.ID); err != nil {
+	c, _ := s.Crear(ctx, valid(), handlers.Cambio{})
+	if _, err := s.Eliminar(ctx, c.ID, handlers.Cambio{}); err != nil {
 		t.Fatal(err)
 	}
 	d := valid()
 	d.Nombre = ptr("Ana María")
-	u, err := s.Actualizar(ctx, c.ID, d)
+	u, err := s.Actualizar(ctx, c.ID, d, handlers.Cambio{})
 	if err != nil || u.Activo || u.Nombre != "Ana María" || !u.FechaRegistro.Equal(c.FechaRegistro) {
 		t.Fatalf("updated %+v, %v", u, err)
 	}
 	d.Activo = ptr(true)
-	if u, err = s.Actualizar(ctx, c.ID, d); err != nil || !u.Activo {
+	if u, err = s.Actualizar(ctx, c.ID, d, handlers.Cambio{}); err != nil || !u.Activo {
 		t.Fatalf("reactivated %+v, %v", u, err)
 	}
 }

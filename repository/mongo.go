@@ -160,6 +160,13 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 		}
 	}
 
+	// Expire deletes idempotency records by age.
+	if _, err := m.db.Collection(idempotenciaColl).Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "creado", Value: 1}}, Options: options.Index().SetName("creado"),
+	}); err != nil {
+		return fmt.Errorf("repository: create index creado: %w", err)
+	}
+
 	// Start the counter at the highest id in use, so that a database whose
 	// counter was lost does not hand out ids that exist. Inserting (rather
 	// than upserting) makes concurrent callers race on the _id index: the
@@ -191,6 +198,8 @@ type cliente struct {
 	MesRegistro string `bson:"mesRegistro"`
 	Activo      bool   `bson:"activo"`
 	Version     int64  `bson:"version"`
+	// LastOp is the idempotency key of the last change, written with it.
+	LastOp string `bson:"lastOp,omitempty"`
 }
 
 func (d *cliente) toHandlers() handlers.Cliente {
@@ -205,6 +214,7 @@ func (d *cliente) toHandlers() handlers.Cliente {
 		FechaRegistro: d.FechaRegistro.UTC(),
 		Activo:        d.Activo,
 		Version:       d.Version,
+		LastOp:        d.LastOp,
 	}
 }
 
@@ -220,7 +230,7 @@ func editable(c handlers.Campos) bson.D {
 	}
 }
 
-func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro time.Time) (handlers.Cliente, error) {
+func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro time.Time, op string) (handlers.Cliente, error) {
 	// BSON dates hold milliseconds; truncating here makes the returned
 	// customer equal to what a later read gives.
 	fecha := fechaRegistro.UTC().Truncate(time.Millisecond)
@@ -233,7 +243,7 @@ func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro tim
 			ID: id, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
 			Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion,
 			FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"),
-			Activo: true, Version: 1,
+			Activo: true, Version: 1, LastOp: op,
 		}
 		_, err = m.clientes.InsertOne(ctx, d)
 		if err == nil {
@@ -292,8 +302,8 @@ func (m *Mongo) nextID(ctx context.Context, attempt int) (int64, error) {
 	return counter.Seq, nil
 }
 
-func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool) (handlers.Cliente, error) {
-	set := editable(c)
+func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Cambio) (handlers.Cliente, error) {
+	set := append(editable(c), bson.E{Key: "lastOp", Value: cond.IdempotencyKey})
 	if activo != nil {
 		set = append(set, bson.E{Key: "activo", Value: *activo})
 	}
@@ -302,12 +312,18 @@ func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 		{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
 	}
 	for attempt := 1; ; attempt++ {
-		d, err := m.findOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}}, update)
+		d, err := m.findOneAndUpdate(ctx, withVersion(bson.D{{Key: "_id", Value: id}}, cond), update)
 		if err == nil {
 			return d.toHandlers(), nil
 		}
 		if errors.Is(err, mongo.ErrNoDocuments) {
-			return handlers.Cliente{}, notFound()
+			if _, err := m.whyNoMatch(ctx, id, cond); err != nil {
+				return handlers.Cliente{}, err
+			}
+			if attempt == writeAttempts {
+				return handlers.Cliente{}, handlers.Errorf(handlers.CodeInternal, "replace kept matching nothing")
+			}
+			continue // matches now: raced with a change, try again
 		}
 		if retry, err := m.writeError(ctx, err, id, c); !retry || attempt == writeAttempts {
 			return handlers.Cliente{}, err
@@ -315,25 +331,49 @@ func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 	}
 }
 
-func (m *Mongo) SetActivo(ctx context.Context, id int64, activo bool) (handlers.Cliente, error) {
-	// Matching only a customer with the other status makes the check and
-	// the change one atomic step on MongoDB: two concurrent calls bump the
-	// version once. (On FerretDB no update is atomic; see idMu.)
+func (m *Mongo) SetActivo(ctx context.Context, id int64, activo bool, cond handlers.Cambio) (handlers.Cliente, error) {
+	// Matching only a customer with the other status (and the expected
+	// version) makes the checks and the change one atomic step on MongoDB:
+	// two concurrent calls bump the version once. (On FerretDB no update is
+	// atomic; see idMu.)
 	d, err := m.findOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "activo", Value: bson.D{{Key: "$ne", Value: activo}}}},
+		withVersion(bson.D{{Key: "_id", Value: id}, {Key: "activo", Value: bson.D{{Key: "$ne", Value: activo}}}}, cond),
 		bson.D{
-			{Key: "$set", Value: bson.D{{Key: "activo", Value: activo}}},
+			{Key: "$set", Value: bson.D{{Key: "activo", Value: activo}, {Key: "lastOp", Value: cond.IdempotencyKey}}},
 			{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
 		})
 	switch {
 	case err == nil:
 		return d.toHandlers(), nil
 	case errors.Is(err, mongo.ErrNoDocuments):
-		// Either there is no such customer or it already has that status.
-		return m.Get(ctx, id)
+		// No such customer, another version, or already at that status.
+		return m.whyNoMatch(ctx, id, cond)
 	default:
 		return handlers.Cliente{}, mapError(err)
 	}
+}
+
+// withVersion adds cond's version to an update filter, so the check and the
+// change are one step.
+func withVersion(filter bson.D, cond handlers.Cambio) bson.D {
+	if cond.Version != nil {
+		filter = append(filter, bson.E{Key: "version", Value: *cond.Version})
+	}
+	return filter
+}
+
+// whyNoMatch explains a conditional update that matched nothing: the
+// customer is missing, at another version, or (for SetActivo) already as
+// asked, in which case it is returned unchanged.
+func (m *Mongo) whyNoMatch(ctx context.Context, id int64, cond handlers.Cambio) (handlers.Cliente, error) {
+	c, err := m.Get(ctx, id)
+	if err != nil {
+		return handlers.Cliente{}, err
+	}
+	if err := cond.Check(c.Version); err != nil {
+		return handlers.Cliente{}, err
+	}
+	return c, nil
 }
 
 func (m *Mongo) findOneAndUpdate(ctx context.Context, filter, update bson.D) (*cliente, error) {

@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/handlers/idempotencytest"
 	"github.com/jea/cliente/handlers/storetest"
 	"github.com/jea/cliente/repository/embedded"
 )
@@ -115,13 +116,19 @@ func TestContract(t *testing.T) {
 	})
 }
 
+func TestIdempotenciaContract(t *testing.T) {
+	idempotencytest.Run(t, func(t *testing.T) handlers.Idempotencia {
+		return newStore(t, newDatabase(t)).Idempotencia()
+	})
+}
+
 func TestStoredDocument(t *testing.T) {
 	m := newStore(t, newDatabase(t))
 	ctx := testCtx(t)
 	// Not in UTC and below the millisecond, to see both normalised.
 	lima := time.FixedZone("PET", -5*3600)
 	fecha := time.Date(2026, 1, 31, 22, 30, 0, 123_456_789, lima)
-	cl, err := m.Insert(ctx, storetest.Campos(1), fecha)
+	cl, err := m.Insert(ctx, storetest.Campos(1), fecha, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,10 +159,10 @@ func TestStoredDocument(t *testing.T) {
 	}
 
 	// Replace and SetActivo leave fechaRegistro and mesRegistro alone.
-	if _, err := m.Replace(ctx, cl.ID, storetest.Campos(2), nil); err != nil {
+	if _, err := m.Replace(ctx, cl.ID, storetest.Campos(2), nil, handlers.Cambio{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.SetActivo(ctx, cl.ID, false); err != nil {
+	if _, err := m.SetActivo(ctx, cl.ID, false, handlers.Cambio{}); err != nil {
 		t.Fatal(err)
 	}
 	raw = nil
@@ -224,7 +231,7 @@ func TestEnsureSchema(t *testing.T) {
 		if _, err := m.counters.DeleteMany(ctx, bson.D{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.Insert(ctx, storetest.Campos(3), time.Now()); handlers.ErrorCode(err) != handlers.CodeInternal {
+		if _, err := m.Insert(ctx, storetest.Campos(3), time.Now(), ""); handlers.ErrorCode(err) != handlers.CodeInternal {
 			t.Fatalf("Insert without counter: %v, want an internal error", err)
 		}
 		if err := m.EnsureSchema(ctx); err != nil {
@@ -236,7 +243,7 @@ func TestEnsureSchema(t *testing.T) {
 
 func mustInsertID(t *testing.T, m *Mongo, n int, wantID int64) {
 	t.Helper()
-	cl, err := m.Insert(testCtx(t), storetest.Campos(n), time.Now())
+	cl, err := m.Insert(testCtx(t), storetest.Campos(n), time.Now(), "")
 	if err != nil {
 		t.Fatalf("Insert: %v", err)
 	}
@@ -290,7 +297,7 @@ func TestInsertSeveralWorkers(t *testing.T) {
 		m := newStore(t, database)
 		for i := range perWorker {
 			wg.Go(func() {
-				cl, err := m.Insert(testCtx(t), storetest.Campos(w*perWorker+i), time.Now())
+				cl, err := m.Insert(testCtx(t), storetest.Campos(w*perWorker+i), time.Now(), "")
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -325,7 +332,7 @@ func TestEmbeddedRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := m.Insert(ctx, storetest.Campos(1), time.Now())
+	first, err := m.Insert(ctx, storetest.Campos(1), time.Now(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +363,7 @@ func TestEmbeddedRestart(t *testing.T) {
 	if got != first {
 		t.Fatalf("after restart: %+v, want %+v", got, first)
 	}
-	second, err := m.Insert(ctx, storetest.Campos(2), time.Now())
+	second, err := m.Insert(ctx, storetest.Campos(2), time.Now(), "")
 	if err != nil || second.ID != first.ID+1 {
 		t.Fatalf("insert after restart = id %d, %v; want id %d", second.ID, err, first.ID+1)
 	}

@@ -25,20 +25,27 @@ func EncodeRequest(c Call) ([]byte, error) {
 // DecodeRequest parses a request body. Every failure is an *handlers.Error
 // with CodeInvalid, so it can be sent back as an error reply as it is.
 func DecodeRequest(body []byte) (Request, error) {
+	req, _, err := decodeRequest(body)
+	return req, err
+}
+
+// decodeRequest is DecodeRequest that also says which dead-letter reason a
+// failure is.
+func decodeRequest(body []byte) (Request, string, error) {
 	var req Request
 	if len(body) > MaxMessageBytes {
-		return req, handlers.Errorf(handlers.CodeInvalid, "message larger than %d bytes", MaxMessageBytes)
+		return req, DeadLetterOversize, handlers.Errorf(handlers.CodeInvalid, "message larger than %d bytes", MaxMessageBytes)
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return req, invalidJSON("message", err)
+		return req, DeadLetterUndecodable, invalidJSON("message", err)
 	}
 	if req.Type == "" {
-		return req, handlers.Errorf(handlers.CodeInvalid, "message has no type")
+		return req, DeadLetterUndecodable, handlers.Errorf(handlers.CodeInvalid, "message has no type")
 	}
 	if !req.Type.Known() {
-		return req, handlers.Errorf(handlers.CodeInvalid, "unknown message type %q", req.Type)
+		return Request{}, DeadLetterUnknownType, handlers.Errorf(handlers.CodeInvalid, "unknown message type %q", req.Type)
 	}
-	return req, nil
+	return req, "", nil
 }
 
 // DecodeData parses a request's payload into v.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,6 +30,12 @@ type ConsumerConfig struct {
 	// DrainTimeout bounds shutdown: in-flight messages get this long to
 	// finish, reply and commit after ctx ends.
 	DrainTimeout time.Duration
+	// DeadLetterTopic receives a copy of every poison message (undecodable,
+	// unknown type, oversize, or one that made the handler panic), with
+	// headers naming the reason and the source. Empty disables it.
+	DeadLetterTopic string
+	// Metrics, if set, counts dead letters.
+	Metrics *WorkerMetrics
 }
 
 // Consume reads cfg.Topic as member of cfg.GroupID until ctx ends, handing
@@ -79,7 +87,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 			go func() {
 				defer wg.Done()
 				for m := range ch {
-					handleOne(workCtx, cfg.Handler, writer, log, m)
+					handleOne(workCtx, cfg, writer, log, m)
 					commits.done(m)
 				}
 			}()
@@ -132,13 +140,17 @@ func fetchLoop(ctx context.Context, reader *kafka.Reader, lanes *lanes, commits 
 	}
 }
 
-// handleOne runs the handler and writes the reply, if one was asked for.
-func handleOne(ctx context.Context, h Handler, w *kafka.Writer, log zerolog.Logger, km kafka.Message) {
+// handleOne runs the handler, copies a poison message to the dead-letter
+// topic, and writes the reply, if one was asked for.
+func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zerolog.Logger, km kafka.Message) {
 	m := Message{
 		Topic: km.Topic, Partition: km.Partition, Offset: km.Offset,
 		Key: km.Key, Body: km.Value, Routing: routingOf(km.Headers),
 	}
-	reply := h(ctx, m)
+	reply := cfg.Handler(ctx, m)
+	if reply.poison != "" && cfg.DeadLetterTopic != "" {
+		deadLetter(ctx, cfg, w, log, km, reply)
+	}
 	if !m.Routing.HasReply() {
 		return
 	}
@@ -156,6 +168,37 @@ func handleOne(ctx context.Context, h Handler, w *kafka.Writer, log zerolog.Logg
 		log.Error().Err(err).Str("reply_topic", m.Routing.ReplyTopic).
 			Str("correlation_id", FormatCorrelationID(m.Routing.CorrelationID)).Msg("reply not delivered")
 	}
+}
+
+// deadLetter copies km to the dead-letter topic. A copy that cannot be
+// written is logged and given up: the message was deliberately rejected,
+// and holding its partition back would stop every message behind it.
+func deadLetter(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zerolog.Logger, km kafka.Message, reply Reply) {
+	msg := kafka.Message{Topic: cfg.DeadLetterTopic, Key: km.Key, Value: km.Value}
+	msg.Headers = append(msg.Headers, km.Headers...)
+	msg.Headers = append(msg.Headers,
+		kafka.Header{Key: HeaderDLQReason, Value: []byte(reply.poison)},
+		kafka.Header{Key: HeaderDLQSourceTopic, Value: []byte(km.Topic)},
+		kafka.Header{Key: HeaderDLQSourcePartition, Value: []byte(strconv.Itoa(km.Partition))},
+		kafka.Header{Key: HeaderDLQSourceOffset, Value: []byte(strconv.FormatInt(km.Offset, 10))},
+	)
+	if reply.Error != nil {
+		msg.Headers = append(msg.Headers, kafka.Header{Key: HeaderDLQError, Value: []byte(reply.Error.Message)})
+	}
+	// The reply-partition header of the original must not steer the copy.
+	msg.Headers = slices.DeleteFunc(msg.Headers, func(h kafka.Header) bool { return h.Key == HeaderReplyPartition })
+	writeCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := writeReply(writeCtx, w, msg); err != nil {
+		log.Error().Err(err).Str("reason", reply.poison).Int("partition", km.Partition).Int64("offset", km.Offset).
+			Msg("dead letter not written")
+		return
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.deadLetters.WithLabelValues(reply.poison).Inc()
+	}
+	log.Warn().Str("reason", reply.poison).Int("partition", km.Partition).Int64("offset", km.Offset).
+		Str("dead_letter_topic", cfg.DeadLetterTopic).Msg("poison message dead-lettered")
 }
 
 // writeReply writes msg, retrying while its topic is unknown: a requester

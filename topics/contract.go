@@ -38,6 +38,24 @@ const (
 	HeaderErrorMessage = "cliente_error_message"
 )
 
+// Dead-letter headers, on the copy of a poison message; the original
+// headers and body are kept.
+const (
+	HeaderDLQReason          = "cliente_dlq_reason"
+	HeaderDLQError           = "cliente_dlq_error"
+	HeaderDLQSourceTopic     = "cliente_dlq_source_topic"
+	HeaderDLQSourcePartition = "cliente_dlq_source_partition"
+	HeaderDLQSourceOffset    = "cliente_dlq_source_offset"
+)
+
+// Dead-letter reasons.
+const (
+	DeadLetterOversize    = "oversize"
+	DeadLetterUndecodable = "undecodable"
+	DeadLetterUnknownType = "unknown_type"
+	DeadLetterPanic       = "panic"
+)
+
 // Type names an operation. Commands change state and go to the command
 // topic, keyed by the customer they touch so one customer's commands are
 // applied in order; queries go to the query topic.
@@ -136,6 +154,10 @@ type Reply struct {
 
 	// cause is the error behind an error reply, kept for the worker's logs.
 	cause error
+	// poison, when set, says why the request can never succeed as sent
+	// (one of the DeadLetter* reasons): the consumer copies it to the
+	// dead-letter topic.
+	poison string
 }
 
 // ErrorBody describes a failed request. Code is the reply code: the

@@ -26,9 +26,42 @@ func Recover(log zerolog.Logger) Middleware {
 						Str("topic", m.Topic).Int("partition", m.Partition).Int64("offset", m.Offset).
 						Msg("handler panicked")
 					reply = NewReply(peekType(m.Body), nil, handlers.Errorf(handlers.CodeInternal, "internal error"))
+					reply.poison = DeadLetterPanic
 				}
 			}()
 			return next(ctx, m)
+		}
+	}
+}
+
+// RetryPolicy bounds the retries of transient failures.
+type RetryPolicy struct {
+	Attempts int           // including the first; below 2 means no retry
+	Backoff  time.Duration // before the second attempt, doubling after
+	Max      time.Duration // cap of one backoff
+}
+
+// RetryUnavailable runs the handler again, with capped exponential backoff,
+// while it answers CodeUnavailable (the database is unreachable), up to the
+// policy's attempts. Commands are idempotent (see CommandKey), so a retry
+// never applies one twice. The last answer, "unavailable" included, is
+// final: the requester is told, and the message is committed.
+func RetryUnavailable(p RetryPolicy) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m Message) Reply {
+			backoff := p.Backoff
+			for attempt := 1; ; attempt++ {
+				reply := next(ctx, m)
+				if reply.Error == nil || reply.Error.Code != handlers.CodeUnavailable || attempt >= p.Attempts {
+					return reply
+				}
+				select {
+				case <-ctx.Done():
+					return reply
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, p.Max)
+			}
 		}
 	}
 }
@@ -46,8 +79,9 @@ func peekType(body []byte) Type {
 
 // WorkerMetrics are the worker's message-handling metrics.
 type WorkerMetrics struct {
-	handled  *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	handled     *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	deadLetters *prometheus.CounterVec
 }
 
 // NewWorkerMetrics registers the worker metrics on reg.
@@ -63,7 +97,11 @@ func NewWorkerMetrics(reg prometheus.Registerer) *WorkerMetrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"type"}),
 	}
-	reg.MustRegister(m.handled, m.duration)
+	m.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cliente_worker_dead_letters_total",
+		Help: "Poison messages copied to the dead-letter topic, by reason.",
+	}, []string{"reason"})
+	reg.MustRegister(m.handled, m.duration, m.deadLetters)
 	return m
 }
 

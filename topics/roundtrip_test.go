@@ -1,6 +1,7 @@
 package topics_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,6 +38,7 @@ type stack struct {
 	brokers   []string
 	requester *topics.Requester
 	cmdTopic  string
+	dlqTopic  string
 }
 
 // startStack provisions uniquely named topics, runs command and query
@@ -52,7 +54,8 @@ func startStack(t *testing.T, svc topics.Service) *stack {
 	defer startCancel()
 	if err := topics.EnsureTopics(startCtx, bs, log,
 		topics.TopicSpec{Name: cmd, Partitions: 3, ReplicationFactor: 1},
-		topics.TopicSpec{Name: qry, Partitions: 3, ReplicationFactor: 1}); err != nil {
+		topics.TopicSpec{Name: qry, Partitions: 3, ReplicationFactor: 1},
+		topics.TopicSpec{Name: prefix + "dlq", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	h := topics.Chain(topics.Dispatcher(svc), topics.Recover(log), topics.Observe(log, topics.NewWorkerMetrics(prometheus.NewRegistry())))
@@ -62,6 +65,7 @@ func startStack(t *testing.T, svc topics.Service) *stack {
 		{Topic: qry},
 	} {
 		c.Brokers, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = bs, prefix+"g", 4, h, log, 5*time.Second
+		c.DeadLetterTopic = prefix + "dlq"
 		go func() { topics.Consume(ctx, c); done <- struct{}{} }()
 	}
 	req, err := topics.NewRequester(startCtx, topics.RequesterConfig{
@@ -81,7 +85,7 @@ func startStack(t *testing.T, svc topics.Service) *stack {
 			}
 		}
 	})
-	return &stack{brokers: bs, requester: req, cmdTopic: cmd}
+	return &stack{brokers: bs, requester: req, cmdTopic: cmd, dlqTopic: prefix + "dlq"}
 }
 
 func call(t *testing.T, s *stack, c topics.Call) topics.Reply {
@@ -101,7 +105,7 @@ func call(t *testing.T, s *stack, c topics.Call) topics.Reply {
 func ptr[T any](v T) *T { return &v }
 
 func TestRoundTrip(t *testing.T) {
-	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	s := startStack(t, newService())
 
 	var created handlers.Cliente
 	r := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("10117410-2"), Nombre: ptr("Ana"), Email: ptr("Ana@Example.PE")}))
@@ -138,7 +142,7 @@ func TestRoundTrip(t *testing.T) {
 // a valid request gets an error reply with the error headers, and the worker
 // keeps serving afterwards.
 func TestPoisonMessagesGetErrorReplies(t *testing.T) {
-	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	s := startStack(t, newService())
 	replyTopic := s.cmdTopic + ".raw-replies"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -177,6 +181,31 @@ func TestPoisonMessagesGetErrorReplies(t *testing.T) {
 		}
 		seen[corr] = true
 	}
+	// Each poison message is copied to the dead-letter topic with its
+	// reason and source; valid-but-invalid requests are not.
+	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: s.dlqTopic, MaxWait: 200 * time.Millisecond})
+	defer dlq.Close()
+	wantReasons := map[string]string{"corr-0": "undecodable", "corr-1": "unknown_type", "corr-2": "undecodable", "corr-3": "undecodable"}
+	for len(wantReasons) > 0 {
+		m, err := dlq.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("dead letters still missing %v: %v", wantReasons, err)
+		}
+		h := map[string]string{}
+		for _, x := range m.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		corr := h[topics.HeaderCorrelationID]
+		if h[topics.HeaderDLQReason] != wantReasons[corr] || h[topics.HeaderDLQSourceTopic] != s.cmdTopic ||
+			h[topics.HeaderDLQSourceOffset] == "" || h[topics.HeaderDLQSourcePartition] == "" || h[topics.HeaderDLQError] == "" ||
+			h["__TypeId__"] != "com.example.Ignored" {
+			t.Fatalf("dead letter %s: headers %v", corr, h)
+		}
+		delete(wantReasons, corr)
+	}
+	if r := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("1")})); handlers.ErrorCode(r.Err()) != handlers.CodeInvalid {
+		t.Fatalf("invalid create: %+v", r)
+	}
 	// Still alive.
 	r := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("12345678"), Nombre: ptr("Luis"), Email: ptr("luis@example.pe")}))
 	if r.Err() != nil {
@@ -189,13 +218,26 @@ type panicky struct{ topics.Service }
 func (panicky) Obtener(context.Context, int64) (handlers.Cliente, error) { panic("boom") }
 
 func TestPanickingHandlerRepliesInternal(t *testing.T) {
-	s := startStack(t, panicky{handlers.NewService(memstore.New(), time.Now)})
+	s := startStack(t, panicky{newService()})
 	r := call(t, s, topics.Obtener(1))
 	if handlers.ErrorCode(r.Err()) != handlers.CodeInternal {
 		t.Fatalf("reply %+v, want internal error", r)
 	}
 	if r := call(t, s, topics.Obtener(2)); handlers.ErrorCode(r.Err()) != handlers.CodeInternal {
 		t.Fatalf("second call after panic: %+v", r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: s.dlqTopic, MaxWait: 200 * time.Millisecond})
+	defer dlq.Close()
+	m, err := dlq.ReadMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range m.Headers {
+		if h.Key == topics.HeaderDLQReason && string(h.Value) != "panic" {
+			t.Fatalf("dead-letter reason %q, want panic", h.Value)
+		}
 	}
 }
 
@@ -226,7 +268,7 @@ func TestCallTimesOutWithoutWorker(t *testing.T) {
 // A requester whose reply topic is created after the worker's writer has
 // cached topic metadata must still get its first reply.
 func TestLateReplyTopicGetsFirstReply(t *testing.T) {
-	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	s := startStack(t, newService())
 	call(t, s, topics.ListarClientes(topics.Listar{})) // worker writer now has metadata cached
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -249,7 +291,7 @@ func TestLateReplyTopicGetsFirstReply(t *testing.T) {
 // Commands for one customer, produced back to back, are applied in the
 // order they were sent even though the worker handles several keys at once.
 func TestCommandsForOneCustomerApplyInOrder(t *testing.T) {
-	s := startStack(t, handlers.NewService(memstore.New(), time.Now))
+	s := startStack(t, newService())
 	var c handlers.Cliente
 	if err := call(t, s, topics.Crear(handlers.Datos{DNI: ptr("23456789"), Nombre: ptr("v0"), Email: ptr("v@example.pe")})).Decode(&c); err != nil {
 		t.Fatal(err)
@@ -304,5 +346,51 @@ func TestCommandsForOneCustomerApplyInOrder(t *testing.T) {
 	var final handlers.Cliente
 	if err := call(t, s, topics.Obtener(c.ID)).Decode(&final); err != nil || final.Nombre != fmt.Sprintf("v%d", n) {
 		t.Fatalf("final %+v, %v", final, err)
+	}
+}
+
+func newService() *handlers.Service {
+	return handlers.NewService(memstore.New(), time.Now).WithIdempotency(memstore.NewIdempotencia(), time.Hour)
+}
+
+// Kafka redelivers: the same message (same correlation id, no explicit
+// key) handled twice creates one customer and answers the same twice.
+func TestRedeliveredCommandAppliesOnce(t *testing.T) {
+	s := startStack(t, newService())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	replyTopic := s.cmdTopic + ".redelivery-replies"
+	if err := topics.EnsureTopics(ctx, s.brokers, zerolog.Nop(), topics.TopicSpec{Name: replyTopic, Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	crear := topics.Crear(handlers.Datos{DNI: ptr("34567890"), Nombre: ptr("Rosa"), Email: ptr("rosa@example.pe")})
+	body, _ := topics.EncodeRequest(crear)
+	msg := kafka.Message{Topic: s.cmdTopic, Key: []byte(crear.Key), Value: body, Headers: []kafka.Header{
+		{Key: topics.HeaderCorrelationID, Value: []byte{0xca, 0xfe, 0, 1}},
+		{Key: topics.HeaderReplyTopic, Value: []byte(replyTopic)},
+	}}
+	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	for range 2 {
+		if err := w.WriteMessages(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond})
+	defer rd.Close()
+	var bodies [2][]byte
+	for i := range bodies {
+		m, err := rd.ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies[i] = m.Value
+	}
+	if !bytes.Equal(bodies[0], bodies[1]) || bytes.Contains(bodies[0], []byte(`"error"`)) {
+		t.Fatalf("replies differ or failed:\n%s\n%s", bodies[0], bodies[1])
+	}
+	var list []handlers.Cliente
+	if err := call(t, s, topics.ListarClientes(topics.Listar{})).Decode(&list); err != nil || len(list) != 1 {
+		t.Fatalf("%d customers after a redelivered create, want 1 (%v)", len(list), err)
 	}
 }

@@ -608,3 +608,86 @@ func TestGatewayTimeout(t *testing.T) {
 		t.Fatal("edge did not stop")
 	}
 }
+
+func TestOptimisticConcurrency(t *testing.T) {
+	c := create(t, newCliente(t))
+	path := fmt.Sprintf("/cliente/%d", c.ID)
+	r := do(t, "GET", path, nil)
+	if r.header.Get("ETag") != `"1"` {
+		t.Fatalf("ETag %q, want \"1\"", r.header.Get("ETag"))
+	}
+	put := func(ifMatch string, body map[string]any) response {
+		raw, _ := json.Marshal(body)
+		req, _ := http.NewRequest("PUT", apiBase+path, bytes.NewReader(raw))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("If-Match", ifMatch)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{status: resp.StatusCode, header: resp.Header, body: b}
+	}
+	body := newCliente(t)
+	if r := put(`"1"`, body); r.status != 200 || r.header.Get("ETag") != `"2"` {
+		t.Fatalf("PUT with current If-Match: %d ETag %q %s", r.status, r.header.Get("ETag"), r.body)
+	}
+	// A second writer still holding version 1 loses, and changes nothing.
+	other := newCliente(t)
+	wantProblem(t, put(`"1"`, other), 412, "precondition_failed", "version")
+	if got := get(t, path); got.DNI != body["dni"] || got.Version != 2 {
+		t.Fatalf("after the stale PUT: %+v", got)
+	}
+	req, _ := http.NewRequest("DELETE", apiBase+path, nil)
+	req.Header.Set("If-Match", `"1"`)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantProblem(t, response{status: resp.StatusCode, header: resp.Header, body: raw}, 412, "precondition_failed", "version")
+	if got := get(t, path); !got.Activo {
+		t.Fatal("stale DELETE deactivated the customer")
+	}
+	if r := put("*", body); r.status != 200 {
+		t.Fatalf("PUT with If-Match * : %d", r.status)
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	post := func(key string, body map[string]any) response {
+		raw, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", apiBase+"/cliente", bytes.NewReader(raw))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{status: resp.StatusCode, header: resp.Header, body: b}
+	}
+	key := fmt.Sprintf("idem-%d-%d", runID, seq.Add(1))
+	body := newCliente(t)
+	first := post(key, body)
+	again := post(key, body)
+	if first.status != 201 || again.status != 201 || !bytes.Equal(first.body, again.body) ||
+		first.header.Get("Location") != again.header.Get("Location") {
+		t.Fatalf("retry with the same key: %d %s / %d %s; want the first reply again", first.status, first.body, again.status, again.body)
+	}
+	other := newCliente(t)
+	wantProblem(t, post(key, other), 400, "invalid", "idempotencyKey")
+	wantProblem(t, post(strings.Repeat("k", 300), newCliente(t)), 400, "invalid", "idempotencyKey")
+
+	// Failures replay as well: a retried conflicting create keeps its 409.
+	dupKey := key + "-dup"
+	dup := newCliente(t)
+	dup["dni"] = body["dni"]
+	a, b := post(dupKey, dup), post(dupKey, dup)
+	if a.status != 409 || b.status != 409 || !bytes.Equal(a.body, b.body) {
+		t.Fatalf("retried conflict: %d / %d", a.status, b.status)
+	}
+}

@@ -32,7 +32,7 @@ func New() *Store {
 	}
 }
 
-func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time) (handlers.Cliente, error) {
+func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time, op string) (handlers.Cliente, error) {
 	if err := ctx.Err(); err != nil {
 		return handlers.Cliente{}, handlers.Wrap(handlers.CodeUnavailable, err, "request cancelled")
 	}
@@ -42,18 +42,21 @@ func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time) 
 		return handlers.Cliente{}, err
 	}
 	s.lastID++
-	cl := handlers.Cliente{ID: s.lastID, FechaRegistro: fecha, Activo: true, Version: 1}
+	cl := handlers.Cliente{ID: s.lastID, FechaRegistro: fecha, Activo: true, Version: 1, LastOp: op}
 	setCampos(&cl, c)
 	s.store(cl, handlers.Cliente{})
 	return cl, nil
 }
 
-func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool) (handlers.Cliente, error) {
+func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Cambio) (handlers.Cliente, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.byID[id]
 	if !ok {
 		return handlers.Cliente{}, notFound()
+	}
+	if err := cond.Check(old.Version); err != nil {
+		return handlers.Cliente{}, err
 	}
 	if err := s.checkUnique(id, c); err != nil {
 		return handlers.Cliente{}, err
@@ -64,20 +67,25 @@ func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 		cl.Activo = *activo
 	}
 	cl.Version++
+	cl.LastOp = cond.IdempotencyKey
 	s.store(cl, old)
 	return cl, nil
 }
 
-func (s *Store) SetActivo(ctx context.Context, id int64, activo bool) (handlers.Cliente, error) {
+func (s *Store) SetActivo(ctx context.Context, id int64, activo bool, cond handlers.Cambio) (handlers.Cliente, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cl, ok := s.byID[id]
 	if !ok {
 		return handlers.Cliente{}, notFound()
 	}
+	if err := cond.Check(cl.Version); err != nil {
+		return handlers.Cliente{}, err
+	}
 	if cl.Activo != activo {
 		cl.Activo = activo
 		cl.Version++
+		cl.LastOp = cond.IdempotencyKey
 		s.byID[id] = cl
 	}
 	return cl, nil

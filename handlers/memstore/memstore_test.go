@@ -4,10 +4,15 @@ import (
 	"testing"
 
 	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/handlers/idempotencytest"
 	"github.com/jea/cliente/handlers/memstore"
 	"github.com/jea/cliente/handlers/storetest"
 )
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(*testing.T) handlers.Store { return memstore.New() })
+}
+
+func TestIdempotenciaContract(t *testing.T) {
+	idempotencytest.Run(t, func(*testing.T) handlers.Idempotencia { return memstore.NewIdempotencia() })
 }

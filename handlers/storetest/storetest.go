@@ -27,6 +27,8 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
 		{"Replace", testReplace},
 		{"ReplaceConflicts", testReplaceConflicts},
 		{"SetActivo", testSetActivo},
+		{"ConditionalChanges", testConditional},
+		{"LastOp", testLastOp},
 		{"List", testList},
 		{"ConcurrentInsertsSameDNI", testConcurrentSameDNI},
 		{"ConcurrentInsertsDistinct", testConcurrentDistinct},
@@ -59,7 +61,7 @@ func Campos(n int) handlers.Campos {
 
 func mustInsert(t *testing.T, s handlers.Store, c handlers.Campos) handlers.Cliente {
 	t.Helper()
-	cl, err := s.Insert(ctx(t), c, fecha)
+	cl, err := s.Insert(ctx(t), c, fecha, "")
 	if err != nil {
 		t.Fatalf("Insert(%+v): %v", c, err)
 	}
@@ -123,9 +125,9 @@ func testNotFound(t *testing.T, s handlers.Store) {
 	wantCode(t, err, handlers.CodeNotFound, "")
 	_, err = s.GetByEmail(ctx(t), "nadie@example.pe")
 	wantCode(t, err, handlers.CodeNotFound, "")
-	_, err = s.Replace(ctx(t), 999_999, Campos(3), nil)
+	_, err = s.Replace(ctx(t), 999_999, Campos(3), nil, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeNotFound, "")
-	_, err = s.SetActivo(ctx(t), 999_999, false)
+	_, err = s.SetActivo(ctx(t), 999_999, false, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeNotFound, "")
 }
 
@@ -134,12 +136,12 @@ func testInsertConflicts(t *testing.T, s handlers.Store) {
 
 	sameDNI := Campos(2)
 	sameDNI.DNI = Campos(1).DNI
-	_, err := s.Insert(ctx(t), sameDNI, fecha)
+	_, err := s.Insert(ctx(t), sameDNI, fecha, "")
 	wantCode(t, err, handlers.CodeConflict, "dni")
 
 	sameEmail := Campos(3)
 	sameEmail.Email = Campos(1).Email
-	_, err = s.Insert(ctx(t), sameEmail, fecha)
+	_, err = s.Insert(ctx(t), sameEmail, fecha, "")
 	wantCode(t, err, handlers.CodeConflict, "email")
 
 	// A failed insert must not leave anything behind.
@@ -153,7 +155,7 @@ func testInsertConflicts(t *testing.T, s handlers.Store) {
 func testReplace(t *testing.T, s handlers.Store) {
 	orig := mustInsert(t, s, Campos(1))
 	c := Campos(2)
-	got, err := s.Replace(ctx(t), orig.ID, c, nil)
+	got, err := s.Replace(ctx(t), orig.ID, c, nil, handlers.Cambio{})
 	if err != nil {
 		t.Fatalf("Replace: %v", err)
 	}
@@ -175,16 +177,16 @@ func testReplace(t *testing.T, s handlers.Store) {
 	// Keeping one's own dni and email is no conflict; activo follows the
 	// pointer when set and is kept when nil.
 	off := false
-	got, err = s.Replace(ctx(t), orig.ID, c, &off)
+	got, err = s.Replace(ctx(t), orig.ID, c, &off, handlers.Cambio{})
 	if err != nil || got.Activo || got.Version != 3 {
 		t.Fatalf("Replace(activo=false) = %+v, %v; want inactive, version 3", got, err)
 	}
-	got, err = s.Replace(ctx(t), orig.ID, c, nil)
+	got, err = s.Replace(ctx(t), orig.ID, c, nil, handlers.Cambio{})
 	if err != nil || got.Activo {
 		t.Fatalf("Replace(activo=nil) = %+v, %v; want still inactive", got, err)
 	}
 	on := true
-	got, err = s.Replace(ctx(t), orig.ID, c, &on)
+	got, err = s.Replace(ctx(t), orig.ID, c, &on, handlers.Cambio{})
 	if err != nil || !got.Activo {
 		t.Fatalf("Replace(activo=true) = %+v, %v; want active", got, err)
 	}
@@ -196,12 +198,12 @@ func testReplaceConflicts(t *testing.T, s handlers.Store) {
 
 	c := Campos(3)
 	c.DNI = a.DNI
-	_, err := s.Replace(ctx(t), b.ID, c, nil)
+	_, err := s.Replace(ctx(t), b.ID, c, nil, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeConflict, "dni")
 
 	c = Campos(3)
 	c.Email = a.Email
-	_, err = s.Replace(ctx(t), b.ID, c, nil)
+	_, err = s.Replace(ctx(t), b.ID, c, nil, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeConflict, "email")
 
 	// Nothing of a rejected replace is applied.
@@ -216,11 +218,11 @@ func testReplaceConflicts(t *testing.T, s handlers.Store) {
 
 func testSetActivo(t *testing.T, s handlers.Store) {
 	a := mustInsert(t, s, Campos(1))
-	got, err := s.SetActivo(ctx(t), a.ID, false)
+	got, err := s.SetActivo(ctx(t), a.ID, false, handlers.Cambio{})
 	if err != nil || got.Activo || got.Version != 2 {
 		t.Fatalf("SetActivo(false) = %+v, %v; want inactive at version 2", got, err)
 	}
-	got, err = s.SetActivo(ctx(t), a.ID, false)
+	got, err = s.SetActivo(ctx(t), a.ID, false, handlers.Cambio{})
 	if err != nil || got.Activo || got.Version != 2 {
 		t.Fatalf("second SetActivo(false) = %+v, %v; want unchanged at version 2", got, err)
 	}
@@ -234,10 +236,10 @@ func testSetActivo(t *testing.T, s handlers.Store) {
 			t.Fatalf("lookup of deleted customer = %+v, %v", got, err)
 		}
 	}
-	_, err = s.Insert(ctx(t), Campos(1), fecha)
+	_, err = s.Insert(ctx(t), Campos(1), fecha, "")
 	wantCode(t, err, handlers.CodeConflict, "dni")
 
-	got, err = s.SetActivo(ctx(t), a.ID, true)
+	got, err = s.SetActivo(ctx(t), a.ID, true, handlers.Cambio{})
 	if err != nil || !got.Activo || got.Version != 3 {
 		t.Fatalf("SetActivo(true) = %+v, %v; want active at version 3", got, err)
 	}
@@ -252,10 +254,10 @@ func testList(t *testing.T, s handlers.Store) {
 	for i := 1; i <= 5; i++ {
 		ids = append(ids, mustInsert(t, s, Campos(i)).ID)
 	}
-	if _, err := s.SetActivo(ctx(t), ids[1], false); err != nil {
+	if _, err := s.SetActivo(ctx(t), ids[1], false, handlers.Cambio{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetActivo(ctx(t), ids[3], false); err != nil {
+	if _, err := s.SetActivo(ctx(t), ids[3], false, handlers.Cambio{}); err != nil {
 		t.Fatal(err)
 	}
 	yes, no := true, false
@@ -295,7 +297,7 @@ func testConcurrentSameDNI(t *testing.T, s handlers.Store) {
 			defer wg.Done()
 			c := Campos(100 + i)
 			c.DNI = "44444444"
-			_, errs[i] = s.Insert(ctx(t), c, fecha)
+			_, errs[i] = s.Insert(ctx(t), c, fecha, "")
 		}()
 	}
 	wg.Wait()
@@ -322,7 +324,7 @@ func testConcurrentDistinct(t *testing.T, s handlers.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl, err := s.Insert(ctx(t), Campos(200+i), fecha)
+			cl, err := s.Insert(ctx(t), Campos(200+i), fecha, "")
 			ids[i], errs[i] = cl.ID, err
 		}()
 	}
@@ -348,5 +350,65 @@ func testOperatorLookingValues(t *testing.T, s handlers.Store) {
 		if _, err := s.GetByEmail(ctx(t), v); handlers.ErrorCode(err) != handlers.CodeNotFound {
 			t.Errorf("GetByEmail(%q) = %v, want not found", v, err)
 		}
+	}
+}
+
+func testConditional(t *testing.T, s handlers.Store) {
+	a := mustInsert(t, s, Campos(1))
+	at := func(v int64) handlers.Cambio { return handlers.Cambio{Version: &v} }
+
+	_, err := s.Replace(ctx(t), a.ID, Campos(2), nil, at(7))
+	wantCode(t, err, handlers.CodePrecondition, "version")
+	_, err = s.SetActivo(ctx(t), a.ID, false, at(7))
+	wantCode(t, err, handlers.CodePrecondition, "version")
+	if got, _ := s.Get(ctx(t), a.ID); got.Version != 1 || !got.Activo || got.DNI != a.DNI {
+		t.Fatalf("stale changes were applied: %+v", got)
+	}
+
+	got, err := s.Replace(ctx(t), a.ID, Campos(2), nil, at(1))
+	if err != nil || got.Version != 2 || got.DNI != Campos(2).DNI {
+		t.Fatalf("Replace at the current version = %+v, %v", got, err)
+	}
+	got, err = s.SetActivo(ctx(t), a.ID, false, at(2))
+	if err != nil || got.Activo || got.Version != 3 {
+		t.Fatalf("SetActivo at the current version = %+v, %v", got, err)
+	}
+	// A no-op is still conditional: stale fails, current succeeds unchanged.
+	_, err = s.SetActivo(ctx(t), a.ID, false, at(2))
+	wantCode(t, err, handlers.CodePrecondition, "version")
+	if got, err = s.SetActivo(ctx(t), a.ID, false, at(3)); err != nil || got.Version != 3 {
+		t.Fatalf("no-op SetActivo at the current version = %+v, %v", got, err)
+	}
+	// Missing customers are not found, whatever the condition.
+	_, err = s.Replace(ctx(t), 999_999, Campos(3), nil, at(1))
+	wantCode(t, err, handlers.CodeNotFound, "")
+	_, err = s.SetActivo(ctx(t), 999_999, true, at(1))
+	wantCode(t, err, handlers.CodeNotFound, "")
+}
+
+// The idempotency key of each applied change is kept with the customer,
+// written by the change itself; a no-op SetActivo leaves it as it was.
+func testLastOp(t *testing.T, s handlers.Store) {
+	a, err := s.Insert(ctx(t), Campos(1), fecha, "op-1")
+	if err != nil || a.LastOp != "op-1" {
+		t.Fatalf("Insert = %+v, %v", a, err)
+	}
+	if got, _ := s.Get(ctx(t), a.ID); got.LastOp != "op-1" {
+		t.Fatalf("stored LastOp %q", got.LastOp)
+	}
+	got, err := s.Replace(ctx(t), a.ID, Campos(1), nil, handlers.Cambio{IdempotencyKey: "op-2"})
+	if err != nil || got.LastOp != "op-2" {
+		t.Fatalf("Replace = %+v, %v", got, err)
+	}
+	got, err = s.SetActivo(ctx(t), a.ID, false, handlers.Cambio{IdempotencyKey: "op-3"})
+	if err != nil || got.LastOp != "op-3" {
+		t.Fatalf("SetActivo = %+v, %v", got, err)
+	}
+	got, err = s.SetActivo(ctx(t), a.ID, false, handlers.Cambio{IdempotencyKey: "op-4"})
+	if err != nil || got.LastOp != "op-3" {
+		t.Fatalf("no-op SetActivo = %+v, %v; want LastOp kept", got, err)
+	}
+	if got, _ := s.GetByDNI(ctx(t), a.DNI); got.LastOp != "op-3" {
+		t.Fatalf("stored LastOp %q after no-op", got.LastOp)
 	}
 }

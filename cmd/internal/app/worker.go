@@ -50,14 +50,17 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	spec := func(name string) topics.TopicSpec {
 		return topics.TopicSpec{Name: name, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}
 	}
-	if err := topics.EnsureTopics(ctx, cfg.Brokers, log, spec(cfg.CommandTopic), spec(cfg.QueryTopic)); err != nil {
+	if err := topics.EnsureTopics(ctx, cfg.Brokers, log, spec(cfg.CommandTopic), spec(cfg.QueryTopic), spec(cfg.DeadLetterTopic)); err != nil {
 		return errors.Join(err, waitHTTP())
 	}
 
-	svc := handlers.NewService(store, time.Now)
+	svc := handlers.NewService(store, time.Now).WithIdempotency(store.Idempotencia(), cfg.IdempotencyTTL)
+	go sweepIdempotency(ctx, svc, cfg.IdempotencySweep, log)
+	metrics := topics.NewWorkerMetrics(m.Registerer)
 	h := topics.Chain(topics.Dispatcher(svc),
 		topics.Recover(log),
-		topics.Observe(log, topics.NewWorkerMetrics(m.Registerer)))
+		topics.Observe(log, metrics),
+		topics.RetryUnavailable(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -67,6 +70,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	} {
 		c.Brokers, c.GroupID, c.Concurrency, c.Handler = cfg.Brokers, cfg.Group, cfg.Concurrency, h
 		c.Log, c.DrainTimeout = log, cfg.ShutdownTimeout
+		c.DeadLetterTopic, c.Metrics = cfg.DeadLetterTopic, metrics
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = topics.Consume(ctx, c) }()
 	}
@@ -102,5 +106,26 @@ func connectMongo(ctx context.Context, cfg config.Worker, log zerolog.Logger) (*
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// sweepIdempotency deletes expired idempotency records now and then every
+// interval: FerretDB has no TTL indexes. Several workers sweeping at once
+// only delete the same records.
+func sweepIdempotency(ctx context.Context, svc *handlers.Service, interval time.Duration, log zerolog.Logger) {
+	for {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := svc.ExpireIdempotency(sctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("idempotency sweep failed")
+		} else if n > 0 {
+			log.Info().Int("deleted", n).Msg("expired idempotency records deleted")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
 	}
 }

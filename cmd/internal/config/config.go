@@ -17,6 +17,7 @@ type Kafka struct {
 	Brokers           []string `env:"KAFKA_BROKERS" envSeparator:"," envDefault:"127.0.0.1:9092"`
 	CommandTopic      string   `env:"TOPIC_COMMANDS" envDefault:"cliente.comandos"`
 	QueryTopic        string   `env:"TOPIC_QUERIES" envDefault:"cliente.consultas"`
+	DeadLetterTopic   string   `env:"TOPIC_DEAD_LETTER" envDefault:"cliente.dlq"`
 	Partitions        int      `env:"TOPIC_PARTITIONS" envDefault:"6"`
 	ReplicationFactor int      `env:"TOPIC_REPLICATION_FACTOR" envDefault:"1"`
 }
@@ -39,6 +40,13 @@ type Worker struct {
 	// Concurrency is the number of messages handled at once per topic;
 	// commands with one key always run one after another.
 	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"8"`
+	// IdempotencyTTL is how long a command's result is replayed to retries.
+	IdempotencyTTL   time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+	IdempotencySweep time.Duration `env:"IDEMPOTENCY_SWEEP_INTERVAL" envDefault:"10m"`
+	// RetryAttempts and RetryBackoff bound the retries of a message whose
+	// handling found the database unavailable.
+	RetryAttempts int           `env:"WORKER_RETRY_ATTEMPTS" envDefault:"4"`
+	RetryBackoff  time.Duration `env:"WORKER_RETRY_BACKOFF" envDefault:"200ms"`
 }
 
 // Edge configures cmd/edge.
@@ -92,6 +100,9 @@ func (w Worker) validate() error {
 	}
 	if w.Concurrency < 1 {
 		return fmt.Errorf("WORKER_CONCURRENCY must be at least 1")
+	}
+	if w.IdempotencyTTL <= 0 || w.IdempotencySweep <= 0 {
+		return fmt.Errorf("IDEMPOTENCY_TTL and IDEMPOTENCY_SWEEP_INTERVAL must be positive")
 	}
 	return w.Common.validate()
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/topics"
@@ -23,12 +24,15 @@ func (a *api) crear() http.Handler {
 			writeProblem(w, p)
 			return
 		}
+		call := topics.Crear(d)
+		call.Meta.IdempotencyKey = r.Header.Get("Idempotency-Key")
 		var c handlers.Cliente
-		if p, ok := a.call(r, topics.Crear(d), &c); !ok {
+		if p, ok := a.call(r, call, &c); !ok {
 			writeProblem(w, p)
 			return
 		}
 		w.Header().Set("Location", fmt.Sprintf("/cliente/%d", c.ID))
+		w.Header().Set("ETag", etag(c.Version))
 		writeJSON(w, http.StatusCreated, c)
 	})
 }
@@ -40,13 +44,19 @@ func (a *api) actualizar() http.Handler {
 			writeProblem(w, p)
 			return
 		}
-		a.respond(w, r, topics.ActualizarCliente(id, d), http.StatusOK, new(handlers.Cliente))
+		call := topics.ActualizarCliente(id, d)
+		call.Meta.ExpectedVersion = ifMatch(r)
+		call.Meta.IdempotencyKey = r.Header.Get("Idempotency-Key")
+		a.respond(w, r, call, http.StatusOK, new(handlers.Cliente))
 	})
 }
 
 func (a *api) eliminar() http.Handler {
 	return a.withID(func(w http.ResponseWriter, r *http.Request, id int64) {
-		a.respond(w, r, topics.Eliminar(id), http.StatusNoContent, new(handlers.Cliente))
+		call := topics.Eliminar(id)
+		call.Meta.ExpectedVersion = ifMatch(r)
+		call.Meta.IdempotencyKey = r.Header.Get("Idempotency-Key")
+		a.respond(w, r, call, http.StatusNoContent, new(handlers.Cliente))
 	})
 }
 
@@ -96,6 +106,9 @@ func (a *api) respond(w http.ResponseWriter, r *http.Request, c topics.Call, sta
 	if p, ok := a.call(r, c, out); !ok {
 		writeProblem(w, p)
 		return
+	}
+	if c, ok := out.(*handlers.Cliente); ok {
+		w.Header().Set("ETag", etag(c.Version))
 	}
 	if status == http.StatusNoContent {
 		w.WriteHeader(status)
@@ -169,6 +182,31 @@ func (a *api) decodeBody(w http.ResponseWriter, r *http.Request, v any) (Problem
 	default:
 		return newProblem(r, string(handlers.CodeInvalid), "the body is not a valid JSON object", nil), false
 	}
+}
+
+// etag is a customer version as a strong entity tag.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch turns an If-Match header into the expected version of a change:
+// nil when absent or "*", the version for one strong tag of ours, and -1
+// (matches no version, so the change fails with 412) for anything else:
+// weak tags never match under If-Match's strong comparison. A list of
+// several tags is treated as not matching: the service compares against
+// one version.
+func ifMatch(r *http.Request) *int64 {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return nil
+	}
+	never := int64(-1)
+	if len(h) < 3 || h[0] != '"' || h[len(h)-1] != '"' {
+		return &never
+	}
+	v, err := strconv.ParseInt(h[1:len(h)-1], 10, 64)
+	if err != nil || v < 1 {
+		return &never
+	}
+	return &v
 }
 
 func isJSONSuffix(mt string) bool {

@@ -197,3 +197,78 @@ func requestCount(t *testing.T, reg *prometheus.Registry, route, status string) 
 	}
 	return 0
 }
+
+func TestIfMatchBecomesExpectedVersion(t *testing.T) {
+	never := int64(-1)
+	for header, want := range map[string]*int64{
+		"":                       nil,
+		"*":                      nil,
+		`"4"`:                    ptr(int64(4)),
+		` "12" `:                 ptr(int64(12)),
+		`W/"4"`:                  &never, // weak tags never match If-Match
+		`"abc"`:                  &never,
+		`"0"`:                    &never,
+		`4`:                      &never,
+		`"3", "4"`:               &never,
+		`"99999999999999999999"`: &never,
+	} {
+		f := &fakeCaller{reply: okReply(topics.TypeEliminar, handlers.Cliente{ID: 1, Version: 5})}
+		req := httptest.NewRequest("DELETE", "/cliente/1", nil)
+		if header != "" {
+			req.Header.Set("If-Match", header)
+		}
+		rec := httptest.NewRecorder()
+		newTestHandler(f, prometheus.NewRegistry()).ServeHTTP(rec, req)
+		got := f.got.Meta.ExpectedVersion
+		if (got == nil) != (want == nil) || (got != nil && *got != *want) {
+			t.Errorf("If-Match %q: expected version %v, want %v", header, deref(got), deref(want))
+		}
+		if rec.Header().Get("ETag") != `"5"` {
+			t.Errorf("ETag %q, want \"5\"", rec.Header().Get("ETag"))
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func deref(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// FuzzEdgeRequest: no method, path, header or body makes the edge answer
+// 500, or send a request the worker would find malformed.
+func FuzzEdgeRequest(f *testing.F) {
+	f.Add("POST", "/cliente", "application/json", `{"dni":"10117410","nombre":"Ana","email":"a@b.pe"}`, "")
+	f.Add("PUT", "/cliente/3", "application/json; charset=utf-8", `{"activo":false}`, `"3"`)
+	f.Add("DELETE", "/cliente/-1", "", ``, `W/"1"`)
+	f.Add("GET", "/cliente/dni/%7B%22$ne%22:1%7D", "", ``, "")
+	f.Add("POST", "/cliente", "text/plain", `[`, "*")
+	reg := prometheus.NewRegistry()
+	caller := &fakeCaller{reply: okReply(topics.TypeObtener, handlers.Cliente{ID: 1})}
+	h := newTestHandler(caller, reg)
+	f.Fuzz(func(t *testing.T, method, path, ctype, body, ifMatch string) {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#?") {
+			return
+		}
+		req, err := http.NewRequest(method, "http://edge"+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("If-Match", ifMatch)
+		caller.got = topics.Call{}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s -> %d %s", method, path, rec.Code, rec.Body)
+		}
+		if caller.got.Type != "" {
+			if _, err := topics.EncodeRequest(caller.got); err != nil {
+				t.Fatalf("edge built an unencodable request: %v", err)
+			}
+		}
+	})
+}

@@ -36,6 +36,8 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case string(handlers.CodeConflict):
 		return http.StatusConflict
+	case string(handlers.CodePrecondition):
+		return http.StatusPreconditionFailed
 	case string(handlers.CodeUnavailable):
 		return http.StatusServiceUnavailable
 	case codeTimeout:

@@ -1,0 +1,129 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// DefaultIdempotencyTTL is how long a command's result is kept for retries.
+const DefaultIdempotencyTTL = 24 * time.Hour
+
+// Resultado is a command's outcome, kept so that a retry gets it again.
+type Resultado struct {
+	Cliente *Cliente     `json:"cliente,omitempty"`
+	Code    Code         `json:"code,omitempty"`
+	Message string       `json:"message,omitempty"`
+	Fields  []FieldError `json:"fields,omitempty"`
+}
+
+func resultadoDe(c Cliente, err error) Resultado {
+	if err != nil {
+		e := AsError(err)
+		return Resultado{Code: e.Code, Message: e.Message, Fields: e.Fields}
+	}
+	return Resultado{Cliente: &c}
+}
+
+// Unpack returns the outcome as the command first returned it.
+func (r Resultado) Unpack() (Cliente, error) {
+	if r.Code != "" {
+		return Cliente{}, &Error{Code: r.Code, Message: r.Message, Fields: r.Fields}
+	}
+	if r.Cliente == nil {
+		return Cliente{}, Errorf(CodeInternal, "stored result is empty")
+	}
+	return *r.Cliente, nil
+}
+
+// Registro is what is kept under an idempotency key.
+type Registro struct {
+	Key  string
+	Hash string // fingerprint of the request first sent with the key
+	Done bool   // false while the request is being (or was partly) handled
+	// Resultado is set when Done.
+	Resultado Resultado
+	Creado    time.Time
+}
+
+// Idempotencia keeps idempotency records. Implementations must be safe
+// for concurrent use, also by several processes; idempotencytest.Run is
+// the suite every implementation passes.
+type Idempotencia interface {
+	// Begin records a new pending request hash under key and returns
+	// started=true, unless a record younger than ttl (at now) exists: then
+	// it returns that record and started=false. An older record is
+	// replaced as if absent. Of concurrent Begins on one key, one starts.
+	Begin(ctx context.Context, key, hash string, now time.Time, ttl time.Duration) (rec Registro, started bool, err error)
+	// Finish marks key's request done with its result.
+	Finish(ctx context.Context, key string, r Resultado) error
+	// Expire deletes the records created before before, returning how many.
+	Expire(ctx context.Context, before time.Time) (int, error)
+}
+
+// fingerprint identifies a request's content, so that a key reused for a
+// different request is detected.
+func fingerprint(op string, parts ...any) string {
+	h := sha256.New()
+	h.Write([]byte(op))
+	for _, p := range parts {
+		raw, _ := json.Marshal(p) // plain data: cannot fail
+		h.Write([]byte{0})
+		h.Write(raw)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// idempotent runs apply at most once per key. A retry of a finished request
+// gets the first result again; a retry of a request that stopped half way
+// (a crash between the change and Finish) asks locate whether the change
+// was applied: stores stamp the key on the customer in the same write as
+// the change (Cliente.LastOp), and one customer's commands are handled one
+// at a time, so only the latest change can be in that state.
+func (s *Service) idempotent(ctx context.Context, key, hash string,
+	locate func(ctx context.Context) (Cliente, bool, error),
+	apply func() (Cliente, error)) (Cliente, error) {
+	if key == "" || s.idem == nil {
+		return apply()
+	}
+	rec, started, err := s.idem.Begin(ctx, key, hash, s.now(), s.ttl)
+	if err != nil {
+		return Cliente{}, err
+	}
+	if !started {
+		if rec.Hash != hash {
+			return Cliente{}, &Error{Code: CodeInvalid, Message: "the idempotency key was already used for a different request",
+				Fields: []FieldError{{Field: "idempotencyKey", Message: "was used for a different request"}}}
+		}
+		if rec.Done {
+			return rec.Resultado.Unpack()
+		}
+		c, applied, err := locate(ctx)
+		if err != nil {
+			return Cliente{}, err
+		}
+		if applied {
+			return c, s.idem.Finish(ctx, key, resultadoDe(c, nil))
+		}
+	}
+	c, err := apply()
+	if code := ErrorCode(err); code == CodeUnavailable || code == CodeInternal {
+		return c, err // not a final answer: a retry may still succeed
+	}
+	if ferr := s.idem.Finish(ctx, key, resultadoDe(c, err)); ferr != nil {
+		// The change stands; a retry finds it through locate.
+		return Cliente{}, ferr
+	}
+	return c, err
+}
+
+// ExpireIdempotency deletes idempotency records older than the TTL. The
+// worker calls it periodically: FerretDB has no TTL indexes.
+func (s *Service) ExpireIdempotency(ctx context.Context) (int, error) {
+	if s.idem == nil {
+		return 0, nil
+	}
+	return s.idem.Expire(ctx, s.now().Add(-s.ttl))
+}
