@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 PKGS     := ./...
 
 .PHONY: run test vet fmt-check fuzz bench build clean help \
-        infra-up infra-down infra-clean infra-status test-infra bench-infra
+        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,6 +27,7 @@ fmt-check:
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzValidate$$' -fuzztime=$(FUZZTIME) ./handlers/
 	$(GO) test -run='^$$' -fuzz='^FuzzDispatch$$' -fuzztime=$(FUZZTIME) ./topics/
+	$(GO) test -run='^$$' -fuzz='^FuzzEdgeRequest$$' -fuzztime=$(FUZZTIME) ./cmd/internal/httpapi/
 
 BENCH_N ?= 1000
 bench: ## start the dev stack on a fresh data dir and time BENCH_N sequential GET /cliente/{id}
@@ -66,6 +67,10 @@ infra-status: ## what of the infrastructure runs and answers
 test-infra: infra-up ## end-to-end, broker and store tests against the real infra (left running)
 	KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) \
 	  $(GO) test -count=1 -p 1 ./cmd/dev ./topics/... ./repository/...
+
+test-faults: infra-up ## kill -9, takeover, broker restart, database stop, SIGTERM: real processes on the real infra
+	FAULT_TESTS=1 INFRA_DIR='$(INFRA_DIR)' KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) \
+	  $(GO) test -count=1 -v -timeout 30m ./cmd/faults/
 
 bench-infra: infra-up ## like bench, with the dev binary on the real Kafka and FerretDB (left running)
 	$(GO) build -o bin/dev ./cmd/dev

@@ -39,7 +39,6 @@ type RequesterConfig struct {
 type Requester struct {
 	cfg    RequesterConfig
 	writer *kafka.Writer
-	reader *kafka.Reader
 
 	mu      sync.Mutex
 	pending map[string]chan Reply
@@ -67,21 +66,47 @@ func NewRequester(ctx context.Context, cfg RequesterConfig) (*Requester, error) 
 		return nil, err
 	}
 	// Start exactly at the current end: replies to requests sent from now on
-	// are read, older ones are skipped.
+	// are read, older ones are skipped. Right after creation the broker may
+	// briefly answer "not leader" although metadata already names one.
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
-	offsets, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
-		Topics: map[string][]kafka.OffsetRequest{cfg.ReplyTopic: {kafka.LastOffsetOf(replyPartition)}},
+	var end int64
+	err = retry(ctx, cfg.Log, "reply topic offset", func() error {
+		offsets, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+			Topics: map[string][]kafka.OffsetRequest{cfg.ReplyTopic: {kafka.LastOffsetOf(replyPartition)}},
+		})
+		if err != nil {
+			return err
+		}
+		parts := offsets.Topics[cfg.ReplyTopic]
+		if len(parts) != 1 {
+			return fmt.Errorf("%d partitions in the answer, want 1", len(parts))
+		}
+		if parts[0].Error != nil {
+			return parts[0].Error
+		}
+		end = parts[0].LastOffset
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("topics: reply topic offset: %w", err)
+		return nil, fmt.Errorf("topics: %w", err)
 	}
-	parts := offsets.Topics[cfg.ReplyTopic]
-	if len(parts) != 1 || parts[0].Error != nil {
-		return nil, fmt.Errorf("topics: reply topic offset: %v", parts)
+	r := &Requester{cfg: cfg, writer: newWriter(cfg.Brokers), pending: map[string]chan Reply{}, stopped: make(chan struct{})}
+	reader, err := r.openReader(end)
+	if err != nil {
+		return nil, err
 	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	go r.readReplies(loopCtx, reader, end)
+	return r, nil
+}
+
+// openReader returns a plain (group-less) reader of the reply partition,
+// positioned at offset.
+func (r *Requester) openReader(offset int64) (*kafka.Reader, error) {
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:         cfg.Brokers,
-		Topic:           cfg.ReplyTopic,
+		Brokers:         r.cfg.Brokers,
+		Topic:           r.cfg.ReplyTopic,
 		Partition:       replyPartition,
 		MinBytes:        1,
 		MaxBytes:        10 << 20,
@@ -89,19 +114,13 @@ func NewRequester(ctx context.Context, cfg RequesterConfig) (*Requester, error) 
 		ReadBackoffMin:  10 * time.Millisecond,
 		ReadBackoffMax:  250 * time.Millisecond,
 		ReadLagInterval: -1,
-		ErrorLogger:     kafkaLogger(cfg.Log),
+		ErrorLogger:     kafkaLogger(r.cfg.Log),
 	})
-	if err := reader.SetOffset(parts[0].LastOffset); err != nil {
+	if err := reader.SetOffset(offset); err != nil {
 		reader.Close()
 		return nil, fmt.Errorf("topics: reply reader: %w", err)
 	}
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &Requester{
-		cfg: cfg, writer: newWriter(cfg.Brokers), reader: reader,
-		pending: map[string]chan Reply{}, cancel: cancel, stopped: make(chan struct{}),
-	}
-	go r.readReplies(loopCtx)
-	return r, nil
+	return reader, nil
 }
 
 // Call sends c and waits for its reply until ctx ends. It returns an error
@@ -157,17 +176,43 @@ func (r *Requester) Call(ctx context.Context, c Call) (Reply, error) {
 	}
 }
 
-func (r *Requester) readReplies(ctx context.Context) {
+// readReplies hands each reply to the call waiting for it, from offset on.
+// A read error (a broker restarting) replaces the reader with a new one at
+// the next unread offset, with backoff, for as long as the requester lives:
+// kafka-go's partition reader does not recover by itself once its
+// connection is refused. Meanwhile Check reports the error.
+func (r *Requester) readReplies(ctx context.Context, reader *kafka.Reader, offset int64) {
 	defer close(r.stopped)
-	for {
-		m, err := r.reader.ReadMessage(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.loopErr.Store(&err)
-				r.cfg.Log.Error().Err(err).Msg("reply reader stopped")
-			}
-			return
+	defer func() {
+		if reader != nil {
+			closeBounded(r.cfg.Log, "reply reader", reader.Close)
 		}
+	}()
+	backoff := 50 * time.Millisecond
+	for {
+		m, err := reader.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.loopErr.Store(&err)
+			r.cfg.Log.Warn().Err(err).Int64("offset", offset).Msg("reading replies failed; reopening the reader")
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			closeBounded(r.cfg.Log, "reply reader", reader.Close)
+			if reader, err = r.openReader(offset); err != nil {
+				r.loopErr.Store(&err) // only for a negative offset: not expected
+				return
+			}
+			continue
+		}
+		offset = m.Offset + 1
+		backoff = 50 * time.Millisecond
+		r.loopErr.Store(nil)
 		id, _ := header(m.Headers, HeaderCorrelationID)
 		r.mu.Lock()
 		ch, ok := r.pending[string(id)]
@@ -213,6 +258,5 @@ func (r *Requester) Close() {
 	case <-r.stopped:
 	case <-time.After(5 * time.Second):
 	}
-	closeBounded(r.cfg.Log, "reply reader", r.reader.Close)
 	closeBounded(r.cfg.Log, "writer", r.writer.Close)
 }

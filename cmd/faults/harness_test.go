@@ -136,10 +136,13 @@ func (s *scenario) launch(t *testing.T, binary, label string, extra ...string) (
 	go func() { p.done <- cmd.Wait(); logFile.Close() }()
 	t.Cleanup(func() {
 		p.signal(syscall.SIGKILL)
+		<-p.done // the process has written its last line
+		p.done <- nil
 		if t.Failed() {
 			if raw, err := os.ReadFile(logPath); err == nil {
-				t.Logf("--- last log lines of %s:\n%s", label, tail(raw, 30))
+				t.Logf("--- last log lines of %s (full log kept in %s):\n%s", label, logPath, tail(raw, 30))
 			}
+			return
 		}
 		os.Remove(logPath)
 	})

@@ -80,7 +80,19 @@ func (r *readiness) Check(ctx context.Context) error {
 
 // serveHTTP listens on addr and serves h until ctx ends, then shuts down
 // gracefully within timeout. It reports the bound address through hooks.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, timeout time.Duration, log zerolog.Logger, hooks Hooks) (wait func() error, err error) {
+// wait blocks until the server is down; stop shuts it down at once (for a
+// process whose start-up failed) and returns what wait would.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, timeout time.Duration, log zerolog.Logger, hooks Hooks) (wait, stop func() error, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	serving, err := serveUntil(ctx, addr, h, timeout, log, hooks)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return func() error { defer cancel(); return serving() }, func() error { cancel(); return serving() }, nil
+}
+
+func serveUntil(ctx context.Context, addr string, h http.Handler, timeout time.Duration, log zerolog.Logger, hooks Hooks) (wait func() error, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)

@@ -23,7 +23,7 @@ func RunEdge(ctx context.Context, cfg config.Edge, log zerolog.Logger, m Metrics
 		Registry: m.Registerer, Gatherer: m.Gatherer,
 		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
 	})
-	waitHTTP, err := serveHTTP(ctx, cfg.HTTPAddr, h, cfg.ShutdownTimeout, log, hooks)
+	waitHTTP, stopHTTP, err := serveHTTP(ctx, cfg.HTTPAddr, h, cfg.ShutdownTimeout, log, hooks)
 	if err != nil {
 		return err
 	}
@@ -32,7 +32,7 @@ func RunEdge(ctx context.Context, cfg config.Edge, log zerolog.Logger, m Metrics
 		ReplyTopic: cfg.ReplyTopicOrDefault(), ReplicationFactor: cfg.ReplicationFactor, Log: log,
 	})
 	if err != nil {
-		return errors.Join(err, waitHTTP())
+		return errors.Join(err, stopHTTP())
 	}
 	caller.set(req)
 	ready.set(req.Check)

@@ -32,14 +32,14 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Gatherer, promhttp.HandlerOpts{Registry: m.Registerer}))
-	waitHTTP, err := serveHTTP(ctx, cfg.HTTPAddr, mux, cfg.ShutdownTimeout, log, hooks)
+	waitHTTP, stopHTTP, err := serveHTTP(ctx, cfg.HTTPAddr, mux, cfg.ShutdownTimeout, log, hooks)
 	if err != nil {
 		return err
 	}
 
 	store, err := connectMongo(ctx, cfg, log)
 	if err != nil {
-		return errors.Join(err, waitHTTP())
+		return errors.Join(err, stopHTTP())
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -51,7 +51,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		return topics.TopicSpec{Name: name, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}
 	}
 	if err := topics.EnsureTopics(ctx, cfg.Brokers, log, spec(cfg.CommandTopic), spec(cfg.QueryTopic), spec(cfg.DeadLetterTopic)); err != nil {
-		return errors.Join(err, waitHTTP())
+		return errors.Join(err, stopHTTP())
 	}
 
 	svc := handlers.NewService(store, time.Now).WithIdempotency(store.Idempotencia(), cfg.IdempotencyTTL)
