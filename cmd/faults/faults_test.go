@@ -238,7 +238,8 @@ func TestGracefulShutdownMidStream(t *testing.T) {
 				worker.signal(syscall.SIGTERM)
 				var e exit
 				select {
-				case e.err = <-worker.done:
+				case <-worker.exited:
+					e.err = worker.exitErr
 				case <-time.After(30 * time.Second):
 					e.err = fmt.Errorf("still running 30s after SIGTERM")
 				}

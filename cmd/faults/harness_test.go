@@ -90,11 +90,12 @@ func newScenario(t *testing.T, name string, extra ...string) *scenario {
 
 // proc is one running binary.
 type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	addr string
-	done chan error
+	t       *testing.T
+	name    string
+	cmd     *exec.Cmd
+	addr    string
+	exited  chan struct{} // closed when the process has exited
+	exitErr error         // cmd.Wait's result, set before exited closes
 }
 
 func freeAddr(t *testing.T) string {
@@ -132,12 +133,11 @@ func (s *scenario) launch(t *testing.T, binary, label string, extra ...string) (
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{t: t, name: label, cmd: cmd, addr: addr, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); logFile.Close() }()
+	p := &proc{t: t, name: label, cmd: cmd, addr: addr, exited: make(chan struct{})}
+	go func() { p.exitErr = cmd.Wait(); logFile.Close(); close(p.exited) }()
 	t.Cleanup(func() {
 		p.signal(syscall.SIGKILL)
-		<-p.done // the process has written its last line
-		p.done <- nil
+		<-p.exited // the process has written its last line
 		if t.Failed() {
 			if raw, err := os.ReadFile(logPath); err == nil {
 				t.Logf("--- last log lines of %s (full log kept in %s):\n%s", label, logPath, tail(raw, 30))
@@ -161,9 +161,8 @@ func waitHTTP(p *proc, path string, bound time.Duration) error {
 	deadline := time.Now().Add(bound)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-p.done:
-			p.done <- err
-			return fmt.Errorf("exited before ready: %v", err)
+		case <-p.exited:
+			return fmt.Errorf("exited before ready: %v", p.exitErr)
 		default:
 		}
 		resp, err := http.Get("http://" + p.addr + path)
@@ -188,7 +187,7 @@ func (p *proc) signal(sig syscall.Signal) {
 func (p *proc) kill9() {
 	p.signal(syscall.SIGKILL)
 	select {
-	case <-p.done:
+	case <-p.exited:
 	case <-time.After(10 * time.Second):
 		p.t.Fatalf("%s survived SIGKILL", p.name)
 	}
