@@ -145,6 +145,12 @@ func (r response) json(t *testing.T, v any) {
 
 func do(t *testing.T, method, path string, body any) response {
 	t.Helper()
+	return doWith(t, method, path, body, nil)
+}
+
+// doWith is do with extra request headers.
+func doWith(t *testing.T, method, path string, body any, headers map[string]string) response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -165,6 +171,9 @@ func do(t *testing.T, method, path string, body any) response {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -617,17 +626,7 @@ func TestOptimisticConcurrency(t *testing.T) {
 		t.Fatalf("ETag %q, want \"1\"", r.header.Get("ETag"))
 	}
 	put := func(ifMatch string, body map[string]any) response {
-		raw, _ := json.Marshal(body)
-		req, _ := http.NewRequest("PUT", apiBase+path, bytes.NewReader(raw))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("If-Match", ifMatch)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return response{status: resp.StatusCode, header: resp.Header, body: b}
+		return doWith(t, "PUT", path, body, map[string]string{"If-Match": ifMatch})
 	}
 	body := newCliente(t)
 	if r := put(`"1"`, body); r.status != 200 || r.header.Get("ETag") != `"2"` {
@@ -639,15 +638,7 @@ func TestOptimisticConcurrency(t *testing.T) {
 	if got := get(t, path); got.DNI != body["dni"] || got.Version != 2 {
 		t.Fatalf("after the stale PUT: %+v", got)
 	}
-	req, _ := http.NewRequest("DELETE", apiBase+path, nil)
-	req.Header.Set("If-Match", `"1"`)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	wantProblem(t, response{status: resp.StatusCode, header: resp.Header, body: raw}, 412, "precondition_failed", "version")
+	wantProblem(t, doWith(t, "DELETE", path, nil, map[string]string{"If-Match": `"1"`}), 412, "precondition_failed", "version")
 	if got := get(t, path); !got.Activo {
 		t.Fatal("stale DELETE deactivated the customer")
 	}
@@ -658,17 +649,7 @@ func TestOptimisticConcurrency(t *testing.T) {
 
 func TestIdempotencyKey(t *testing.T) {
 	post := func(key string, body map[string]any) response {
-		raw, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", apiBase+"/cliente", bytes.NewReader(raw))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", key)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return response{status: resp.StatusCode, header: resp.Header, body: b}
+		return doWith(t, "POST", "/cliente", body, map[string]string{"Idempotency-Key": key})
 	}
 	key := fmt.Sprintf("idem-%d-%d", runID, seq.Add(1))
 	body := newCliente(t)

@@ -17,14 +17,5 @@ func main() {
 }
 
 func run(ctx context.Context, environ []string, stdout io.Writer) error {
-	cfg, err := config.Load[config.Edge](environ)
-	if err != nil {
-		return err
-	}
-	log, err := app.NewLogger(stdout, cfg.LogLevel, "cliente-edge")
-	if err != nil {
-		return err
-	}
-	reg := app.NewRegistry()
-	return app.RunEdge(ctx, cfg, log, app.Metrics{Registerer: reg, Gatherer: reg}, app.Hooks{})
+	return app.Process(ctx, environ, stdout, "cliente-edge", config.Load[config.Edge], app.RunEdge)
 }

@@ -17,14 +17,5 @@ func main() {
 }
 
 func run(ctx context.Context, environ []string, stdout io.Writer) error {
-	cfg, err := config.Load[config.Worker](environ)
-	if err != nil {
-		return err
-	}
-	log, err := app.NewLogger(stdout, cfg.LogLevel, "cliente-worker")
-	if err != nil {
-		return err
-	}
-	reg := app.NewRegistry()
-	return app.RunWorker(ctx, cfg, log, app.Metrics{Registerer: reg, Gatherer: reg}, app.Hooks{})
+	return app.Process(ctx, environ, stdout, "cliente-worker", config.Load[config.Worker], app.RunWorker)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -147,4 +148,21 @@ func Main(name string, fn func(ctx context.Context) error) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
+}
+
+// Process is the body of a binary's run function: it loads the
+// configuration from environ, builds the logger and the metrics registry,
+// and runs serve until ctx ends.
+func Process[C interface{ Level() string }](ctx context.Context, environ []string, stdout io.Writer, service string,
+	load func([]string) (C, error), serve func(context.Context, C, zerolog.Logger, Metrics, Hooks) error) error {
+	cfg, err := load(environ)
+	if err != nil {
+		return err
+	}
+	log, err := NewLogger(stdout, cfg.Level(), service)
+	if err != nil {
+		return err
+	}
+	reg := NewRegistry()
+	return serve(ctx, cfg, log, Metrics{Registerer: reg, Gatherer: reg}, Hooks{})
 }

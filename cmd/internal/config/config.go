@@ -129,3 +129,6 @@ func (e Edge) ReplyTopicOrDefault() string {
 	}
 	return "cliente.respuestas." + strings.ToLower(host)
 }
+
+// Level is the configured log level.
+func (c Common) Level() string { return c.LogLevel }
