@@ -68,7 +68,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 		ReadLagInterval:   -1,
 		ErrorLogger:       kafkaLogger(cfg.Log),
 	})
-	writer := newWriter(cfg.Brokers)
+	writer := newWriter(cfg.Brokers, replyBalancer{})
 	log := cfg.Log.With().Str("topic", cfg.Topic).Logger()
 
 	// Work outlives ctx by up to DrainTimeout so in-flight messages can

@@ -122,11 +122,13 @@ func retry(ctx context.Context, log zerolog.Logger, what string, fn func() error
 
 // newWriter returns a writer tuned for request/reply: kafka-go's defaults
 // (1 s batching, no acks) would add a second to every call and lose
-// messages silently.
-func newWriter(brokers []string) *kafka.Writer {
+// messages silently. Requests are placed by key (requestBalancer), replies
+// by the requester's kafka_replyPartition (replyBalancer): a request
+// carries that header too, naming where its reply must go, not itself.
+func newWriter(brokers []string, balancer kafka.Balancer) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:     kafka.TCP(brokers...),
-		Balancer: replyBalancer{},
+		Balancer: balancer,
 		// A reply topic created after the writer cached metadata would be
 		// "unknown" to it until the next refresh (6 s by default).
 		Transport:              &kafka.Transport{MetadataTTL: time.Second},
@@ -144,10 +146,14 @@ func newWriter(brokers []string) *kafka.Writer {
 // it, so an oversize field fails validation instead of the broker write.
 const maxRecordBytes = 2 << 20
 
-// replyBalancer sends a message to the partition its kafka_replyPartition
+// requestBalancer places keys as the Java client does (murmur2), so Go and
+// Java producers agree on which partition holds a customer's commands;
+// keyless messages are spread.
+var requestBalancer kafka.Balancer = kafka.Murmur2Balancer{}
+
+// replyBalancer sends a reply to the partition its kafka_replyPartition
 // header names (kafka-go ignores Message.Partition on write), and otherwise
-// places keys as the Java client does, so Go and Java producers agree on
-// which partition holds a customer's commands.
+// places it like a request.
 type replyBalancer struct{}
 
 func (replyBalancer) Balance(msg kafka.Message, partitions ...int) int {
@@ -163,7 +169,7 @@ func (replyBalancer) Balance(msg kafka.Message, partitions ...int) int {
 			}
 		}
 	}
-	return kafka.Murmur2Balancer{}.Balance(msg, partitions...)
+	return requestBalancer.Balance(msg, partitions...)
 }
 
 // kafkaLogger adapts zerolog to kafka-go's error logger.

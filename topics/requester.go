@@ -90,7 +90,7 @@ func NewRequester(ctx context.Context, cfg RequesterConfig) (*Requester, error) 
 	if err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
 	}
-	r := &Requester{cfg: cfg, writer: newWriter(cfg.Brokers), pending: map[string]chan Reply{}, stopped: make(chan struct{})}
+	r := &Requester{cfg: cfg, writer: newWriter(cfg.Brokers, requestBalancer), pending: map[string]chan Reply{}, stopped: make(chan struct{})}
 	reader, err := r.openReader(end)
 	if err != nil {
 		return nil, err

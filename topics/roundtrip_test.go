@@ -394,3 +394,36 @@ func TestRedeliveredCommandAppliesOnce(t *testing.T) {
 		t.Fatalf("%d customers after a redelivered create, want 1 (%v)", len(list), err)
 	}
 }
+
+// Requests are placed by their key over all partitions, not pinned to the
+// partition their reply header names.
+func TestRequestsSpreadOverPartitions(t *testing.T) {
+	s := startStack(t, newService())
+	for i := range 24 {
+		dni := fmt.Sprintf("%08d", 40_000_000+i*7_919)
+		r := call(t, s, topics.Crear(handlers.Datos{DNI: &dni, Nombre: ptr("Ana"), Email: ptr("a" + dni + "@example.pe")}))
+		if r.Err() != nil {
+			t.Fatal(r.Err())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(s.brokers...)}
+	var reqs []kafka.OffsetRequest
+	for p := range 3 {
+		reqs = append(reqs, kafka.LastOffsetOf(p))
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{s.cmdTopic: reqs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := 0
+	for _, p := range resp.Topics[s.cmdTopic] {
+		if p.LastOffset > 0 {
+			used++
+		}
+	}
+	if used < 2 {
+		t.Fatalf("24 creates with distinct keys landed on %d of 3 partitions: %+v", used, resp.Topics[s.cmdTopic])
+	}
+}

@@ -3,6 +3,9 @@ package faults
 import (
 	"context"
 	"fmt"
+	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -58,7 +61,7 @@ func TestTakeoverWhenOneOfTwoWorkersDies(t *testing.T) {
 	skipUnlessEnabled(t)
 	sc := newScenario(t, "takeover", "REQUEST_TIMEOUT=1s")
 	a := sc.start(t, "worker", "worker-a")
-	sc.start(t, "worker", "worker-b")
+	b := sc.start(t, "worker", "worker-b")
 	edge := sc.start(t, "edge", "edge")
 	base := "http://" + edge.addr
 	var statuses statusCounts
@@ -69,16 +72,26 @@ func TestTakeoverWhenOneOfTwoWorkersDies(t *testing.T) {
 		o := createOnce(ctx, base, bodyFor(sc, i), fmt.Sprintf("%s-%d", sc.name, i), &statuses)
 		return o/100 == 2
 	}
-	// Wait for a stable group: 30 creates in a row spread over all
-	// partitions succeed.
+	// Wait for a stable group in which both workers own partitions: 30
+	// creates in a row succeed and each worker handled some of them.
 	i, streak := 0, 0
-	for deadline := time.Now().Add(90 * time.Second); streak < 30; i++ {
+	for deadline := time.Now().Add(90 * time.Second); ; i++ {
 		if time.Now().After(deadline) {
-			t.Fatal("group never stable with two workers")
+			t.Fatal("group never stable with both workers owning partitions")
 		}
-		if probe(i) {
-			streak++
-		} else {
+		if !probe(i) {
+			streak = 0
+			continue
+		}
+		if streak++; streak >= 30 {
+			before := [2]float64{handledCreates(a), handledCreates(b)}
+			for range 12 {
+				i++
+				probe(i)
+			}
+			if handledCreates(a) > before[0] && handledCreates(b) > before[1] {
+				break
+			}
 			streak = 0
 		}
 	}
@@ -106,7 +119,7 @@ func TestTakeoverWhenOneOfTwoWorkersDies(t *testing.T) {
 	}
 	takeover := recovered.Sub(killed)
 	if failures == 0 {
-		takeover = 0
+		t.Fatal("no probe failed after the kill: the killed worker owned no partitions, nothing was measured")
 	}
 	t.Logf("FIGURES takeover: %d probes failed after the kill; the surviving worker served every partition %v after it (session timeout 10s); answers %v",
 		failures, takeover.Round(time.Millisecond), statuses.String())
@@ -261,4 +274,23 @@ func TestGracefulShutdownMidStream(t *testing.T) {
 	if e.took > 12*time.Second {
 		t.Errorf("shutdown took %v, over SHUTDOWN_TIMEOUT (10s)", e.took)
 	}
+}
+
+// handledCreates reads how many creates a worker has handled from its own
+// /metrics, or -1 if it cannot be read.
+func handledCreates(p *proc) float64 {
+	resp, err := httpClient.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	const series = `cliente_worker_messages_handled_total{outcome="ok",type="cliente.crear"} `
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, series); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }
