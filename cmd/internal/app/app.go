@@ -132,11 +132,6 @@ func serveUntil(ctx context.Context, addr string, h http.Handler, timeout time.D
 	}, nil
 }
 
-// Hostname is the process's host name, for logs.
-func Hostname() string {
-	h, _ := os.Hostname()
-	return h
-}
 
 // Main is the body of every main function: it runs fn with a context that
 // ends on SIGINT or SIGTERM, and exits 1 with the error if fn fails.
