@@ -132,7 +132,6 @@ func serveUntil(ctx context.Context, addr string, h http.Handler, timeout time.D
 	}, nil
 }
 
-
 // Main is the body of every main function: it runs fn with a context that
 // ends on SIGINT or SIGTERM, and exits 1 with the error if fn fails.
 func Main(name string, fn func(ctx context.Context) error) {
