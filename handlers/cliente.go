@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -89,6 +90,8 @@ func (c Cambio) Check(current int64) error {
 type Filtro struct {
 	// Activo, when set, keeps only customers with that status.
 	Activo *bool
+	// IDs, when not nil, keeps only customers with these ids.
+	IDs []int64
 	// DespuesDeID and Limite are the room left for cursor paging: customers
 	// come in ascending id order, strictly after DespuesDeID; Limite 0 means
 	// no limit.
@@ -98,6 +101,9 @@ type Filtro struct {
 
 // Matches reports whether c passes the filter's status condition.
 func (f Filtro) Matches(c Cliente) bool {
+	if f.IDs != nil && !slices.Contains(f.IDs, c.ID) {
+		return false
+	}
 	return f.Activo == nil || *f.Activo == c.Activo
 }
 

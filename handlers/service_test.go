@@ -52,6 +52,12 @@ func TestServiceCases(t *testing.T) {
 			c, _ := s.Crear(ctx, valid(), handlers.Cambio{})
 			return s.Eliminar(ctx, c.ID, handlers.Cambio{Version: ptr(c.Version)})
 		}, "", ""},
+		{"obtener varios too many", func(s *handlers.Service) (any, error) {
+			return s.ObtenerVarios(ctx, make([]int64, handlers.MaxIDs+1))
+		}, handlers.CodeInvalid, "ids"},
+		{"obtener varios non-positive", func(s *handlers.Service) (any, error) { return s.ObtenerVarios(ctx, []int64{3, 0}) }, handlers.CodeInvalid, "ids"},
+		{"obtener varios none", func(s *handlers.Service) (any, error) { return s.ObtenerVarios(ctx, nil) }, "", ""},
+		{"validar id zero", func(s *handlers.Service) (any, error) { return s.ValidarParaVenta(ctx, 0) }, handlers.CodeInvalid, "id"},
 		{"listar negative cursor", func(s *handlers.Service) (any, error) {
 			return s.Listar(ctx, handlers.Filtro{DespuesDeID: -1, Limite: -1})
 		}, handlers.CodeInvalid, "despuesDeId,limite"},
@@ -152,6 +158,29 @@ func TestClienteJSONHasMillisecondTimestamps(t *testing.T) {
 		var back handlers.Cliente
 		if err := json.Unmarshal(raw, &back); err != nil || !back.FechaRegistro.Equal(in) || back.ID != 1 {
 			t.Fatalf("round trip of %s: %+v, %v", raw, back, err)
+		}
+	}
+}
+
+func TestValidarParaVenta(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService()
+	c, _ := s.Crear(ctx, valid(), handlers.Cambio{})
+	for _, tc := range []struct {
+		name   string
+		id     int64
+		valido bool
+		motivo string
+		prep   func()
+	}{
+		{"active", c.ID, true, "", func() {}},
+		{"missing", 999, false, handlers.MotivoNoEncontrado, func() {}},
+		{"inactive", c.ID, false, handlers.MotivoInactivo, func() { s.Eliminar(ctx, c.ID, handlers.Cambio{}) }},
+	} {
+		tc.prep()
+		v, err := s.ValidarParaVenta(ctx, tc.id)
+		if err != nil || v.Valido != tc.valido || v.Motivo != tc.motivo || (tc.motivo != handlers.MotivoNoEncontrado) != (v.Cliente != nil) {
+			t.Errorf("%s: %+v, %v", tc.name, v, err)
 		}
 	}
 }

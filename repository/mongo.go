@@ -409,7 +409,11 @@ func (m *Mongo) findOne(ctx context.Context, filter bson.D) (handlers.Cliente, e
 }
 
 func (m *Mongo) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error) {
-	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: f.DespuesDeID}}}}
+	idCond := bson.D{{Key: "$gt", Value: f.DespuesDeID}}
+	if f.IDs != nil {
+		idCond = append(idCond, bson.E{Key: "$in", Value: f.IDs})
+	}
+	filter := bson.D{{Key: "_id", Value: idCond}}
 	if f.Activo != nil {
 		filter = append(filter, bson.E{Key: "activo", Value: *f.Activo})
 	}

@@ -69,6 +69,10 @@ const (
 	TypeObtenerPorDNI   Type = "cliente.obtenerPorDni"
 	TypeObtenerPorEmail Type = "cliente.obtenerPorEmail"
 	TypeListar          Type = "cliente.listar"
+	// TypeObtenerVarios gets many customers in one request (no N+1).
+	TypeObtenerVarios Type = "cliente.obtenerVarios"
+	// TypeValidarParaVenta answers whether a customer may buy.
+	TypeValidarParaVenta Type = "cliente.validarParaVenta"
 )
 
 // IsCommand reports whether t changes state.
@@ -83,7 +87,8 @@ func (t Type) IsCommand() bool {
 // Known reports whether t is a type this version of the contract defines.
 func (t Type) Known() bool {
 	switch t {
-	case TypeCrear, TypeActualizar, TypeEliminar, TypeObtener, TypeObtenerPorDNI, TypeObtenerPorEmail, TypeListar:
+	case TypeCrear, TypeActualizar, TypeEliminar, TypeObtener, TypeObtenerPorDNI, TypeObtenerPorEmail, TypeListar,
+		TypeObtenerVarios, TypeValidarParaVenta:
 		return true
 	}
 	return false
@@ -128,6 +133,11 @@ type PorDNI struct {
 // PorEmail is the payload of TypeObtenerPorEmail.
 type PorEmail struct {
 	Email string `json:"email"`
+}
+
+// IDs is the payload of TypeObtenerVarios (at most handlers.MaxIDs).
+type IDs struct {
+	IDs []int64 `json:"ids"`
 }
 
 // Listar is the payload of TypeListar; all fields are optional.
@@ -225,5 +235,9 @@ func ObtenerPorEmail(email string) Call {
 }
 
 func ListarClientes(l Listar) Call { return Call{Type: TypeListar, Data: l} }
+
+func ObtenerVarios(ids []int64) Call { return Call{Type: TypeObtenerVarios, Data: IDs{IDs: ids}} }
+
+func ValidarParaVenta(id int64) Call { return Call{Type: TypeValidarParaVenta, Data: ID{ID: id}} }
 
 func idKey(id int64) string { return strconv.FormatInt(id, 10) }

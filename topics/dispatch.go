@@ -43,6 +43,8 @@ type Service interface {
 	ObtenerPorDNI(ctx context.Context, dni string) (handlers.Cliente, error)
 	ObtenerPorEmail(ctx context.Context, email string) (handlers.Cliente, error)
 	Listar(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error)
+	ObtenerVarios(ctx context.Context, ids []int64) ([]handlers.Cliente, error)
+	ValidarParaVenta(ctx context.Context, id int64) (handlers.Validacion, error)
 }
 
 var _ Service = (*handlers.Service)(nil)
@@ -128,6 +130,12 @@ func parse(svc Service, req Request) (func(ctx context.Context) (any, error), er
 	case TypeObtenerPorEmail:
 		var q PorEmail
 		return func(ctx context.Context) (any, error) { return svc.ObtenerPorEmail(ctx, q.Email) }, DecodeData(req, &q)
+	case TypeObtenerVarios:
+		var q IDs
+		return func(ctx context.Context) (any, error) { return svc.ObtenerVarios(ctx, q.IDs) }, DecodeData(req, &q)
+	case TypeValidarParaVenta:
+		var id ID
+		return func(ctx context.Context) (any, error) { return svc.ValidarParaVenta(ctx, id.ID) }, DecodeData(req, &id)
 	case TypeListar:
 		var q Listar
 		var err error

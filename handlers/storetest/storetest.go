@@ -272,6 +272,9 @@ func testList(t *testing.T, s handlers.Store) {
 		{"after", handlers.Filtro{DespuesDeID: ids[2]}, ids[3:]},
 		{"limit", handlers.Filtro{Limite: 2}, ids[:2]},
 		{"active after with limit", handlers.Filtro{Activo: &yes, DespuesDeID: ids[0], Limite: 1}, []int64{ids[2]}},
+		{"by ids", handlers.Filtro{IDs: []int64{ids[4], ids[1], 999_999}}, []int64{ids[1], ids[4]}},
+		{"by ids, active only", handlers.Filtro{IDs: []int64{ids[4], ids[1]}, Activo: &yes}, []int64{ids[4]}},
+		{"by no ids", handlers.Filtro{IDs: []int64{}}, nil},
 	} {
 		got, err := s.List(ctx(t), tc.f)
 		if err != nil {
