@@ -26,25 +26,16 @@ func TestWorkerKilledMidStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var statuses statusCounts
-	var once sync.Once
-	restart := make(chan error, 1)
 	var downtime time.Duration
 	start := time.Now()
-	outcomes := load(ctx, sc, base, n, 8, &statuses, func(acked int64) {
-		if acked < 500 {
-			return
-		}
-		once.Do(func() {
-			go func() {
-				t0 := time.Now()
-				worker.kill9()
-				_, err := sc.launch(t, "worker", "worker-2")
-				downtime = time.Since(t0)
-				restart <- err
-			}()
-		})
+	outcomes, err := loadWithDisruption(ctx, sc, base, n, 500, &statuses, func() error {
+		t0 := time.Now()
+		worker.kill9()
+		_, err := sc.launch(t, "worker", "worker-2")
+		downtime = time.Since(t0)
+		return err
 	})
-	if err := <-restart; err != nil {
+	if err != nil {
 		t.Fatalf("restarted worker: %v", err)
 	}
 	acked, present, dups := verify(t, sc, base, outcomes)
@@ -235,44 +226,32 @@ func TestGracefulShutdownMidStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var statuses statusCounts
-	var once sync.Once
-	type exit struct {
-		err  error
-		took time.Duration
-	}
-	exited := make(chan exit, 1)
-	outcomes := load(ctx, sc, base, n, 8, &statuses, func(acked int64) {
-		if acked < 200 {
-			return
+	var took time.Duration
+	outcomes, err := loadWithDisruption(ctx, sc, base, n, 200, &statuses, func() error {
+		t0 := time.Now()
+		worker.signal(syscall.SIGTERM)
+		select {
+		case <-worker.exited:
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("still running 30s after SIGTERM")
 		}
-		once.Do(func() {
-			go func() {
-				t0 := time.Now()
-				worker.signal(syscall.SIGTERM)
-				var e exit
-				select {
-				case <-worker.exited:
-					e.err = worker.exitErr
-				case <-time.After(30 * time.Second):
-					e.err = fmt.Errorf("still running 30s after SIGTERM")
-				}
-				e.took = time.Since(t0)
-				if _, err := sc.launch(t, "worker", "worker-2"); err != nil && e.err == nil {
-					e.err = fmt.Errorf("replacement: %w", err)
-				}
-				exited <- e
-			}()
-		})
+		took = time.Since(t0)
+		if worker.exitErr != nil {
+			return worker.exitErr
+		}
+		if _, err := sc.launch(t, "worker", "worker-2"); err != nil {
+			return fmt.Errorf("replacement: %w", err)
+		}
+		return nil
 	})
-	e := <-exited
-	if e.err != nil {
-		t.Fatalf("graceful stop: %v", e.err)
+	if err != nil {
+		t.Fatalf("graceful stop: %v", err)
 	}
 	acked, present, dups := verify(t, sc, base, outcomes)
 	t.Logf("FIGURES SIGTERM worker: exited 0 after %v (bound 10s); sent %d, acknowledged %d, present %d, duplicates %d; answers %v",
-		e.took.Round(time.Millisecond), n, acked, present, dups, statuses.String())
-	if e.took > 12*time.Second {
-		t.Errorf("shutdown took %v, over SHUTDOWN_TIMEOUT (10s)", e.took)
+		took.Round(time.Millisecond), n, acked, present, dups, statuses.String())
+	if took > 12*time.Second {
+		t.Errorf("shutdown took %v, over SHUTDOWN_TIMEOUT (10s)", took)
 	}
 }
 

@@ -360,6 +360,24 @@ func load(ctx context.Context, sc *scenario, base string, n, workers int, status
 	return outcomes
 }
 
+// loadWithDisruption is load that, once after creates are acknowledged,
+// runs disrupt once on its own goroutine while the load goes on. It returns
+// when both are done, with disrupt's error.
+func loadWithDisruption(ctx context.Context, sc *scenario, base string, n int, after int64, statuses *statusCounts, disrupt func() error) ([]outcome, error) {
+	var once sync.Once
+	var started atomic.Bool
+	result := make(chan error, 1)
+	outcomes := load(ctx, sc, base, n, 8, statuses, func(acked int64) {
+		if acked >= after {
+			once.Do(func() { started.Store(true); go func() { result <- disrupt() }() })
+		}
+	})
+	if !started.Load() {
+		return outcomes, fmt.Errorf("the disruption never ran: fewer than %d creates acknowledged", after)
+	}
+	return outcomes, <-result
+}
+
 // verify checks that every acknowledged create exists exactly once and that
 // no dni appears twice, and returns the figures for the report.
 func verify(t *testing.T, sc *scenario, base string, outcomes []outcome) (acked, present, dups int) {
