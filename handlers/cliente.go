@@ -26,6 +26,9 @@ type Cliente struct {
 	Version int64 `json:"version"`
 	// LastOp is the idempotency key of the last change applied; internal.
 	LastOp string `json:"-"`
+	// Cambio is the kind of the last change (Cambio*), written with it;
+	// internal, for the change's event.
+	Cambio string `json:"-"`
 }
 
 // fechaLayout is RFC 3339 in UTC with exactly three fractional digits:

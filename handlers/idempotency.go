@@ -86,7 +86,11 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 	locate func(ctx context.Context) (Cliente, bool, error),
 	apply func() (Cliente, error)) (Cliente, error) {
 	if key == "" || s.idem == nil {
-		return apply()
+		c, err := apply()
+		if err == nil && c.LastOp == key {
+			err = s.recordEvent(ctx, c)
+		}
+		return c, err
 	}
 	rec, started, err := s.idem.Begin(ctx, key, hash, s.now(), s.ttl)
 	if err != nil {
@@ -105,10 +109,17 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 			return Cliente{}, err
 		}
 		if applied {
+			// The change stands but its event may not have been recorded.
+			if err := s.recordEvent(ctx, c); err != nil {
+				return Cliente{}, err
+			}
 			return c, s.idem.Finish(ctx, key, resultadoDe(c, nil))
 		}
 	}
 	c, err := apply()
+	if err == nil && c.LastOp == key { // else a no-op: nothing changed
+		err = s.recordEvent(ctx, c)
+	}
 	if code := ErrorCode(err); code == CodeUnavailable || code == CodeInternal {
 		return c, err // not a final answer: a retry may still succeed
 	}

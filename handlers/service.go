@@ -14,8 +14,10 @@ import (
 //     as CodeUnavailable;
 //   - start Version at 1 and add one on every Replace, and on every SetActivo
 //     that changes the status;
-//   - set LastOp to the change's IdempotencyKey in the same atomic write as
-//     the change itself.
+//   - set LastOp to the change's IdempotencyKey, and Cambio to the kind of
+//     change, in the same atomic write as the change itself: Insert sets
+//     CambioRegistrado; Replace and SetActivo set CambioDeEstado(old
+//     status, new status).
 //
 // storetest.Run is the suite every implementation passes.
 type Store interface {
@@ -39,10 +41,12 @@ type Store interface {
 // Service implements the customer use cases over a Store. It is safe for
 // concurrent use if its Store is.
 type Service struct {
-	store Store
-	now   func() time.Time
-	idem  Idempotencia
-	ttl   time.Duration
+	store     Store
+	now       func() time.Time
+	idem      Idempotencia
+	ttl       time.Duration
+	outbox    Outbox
+	historial Historial
 }
 
 // NewService returns a Service; now is the clock that stamps fechaRegistro.

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -160,11 +161,17 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 		}
 	}
 
-	// Expire deletes idempotency records by age.
-	if _, err := m.db.Collection(idempotenciaColl).Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "creado", Value: 1}}, Options: options.Index().SetName("creado"),
-	}); err != nil {
-		return fmt.Errorf("repository: create index creado: %w", err)
+	others := []collIndex{{
+		// Expire deletes idempotency records by age.
+		m.db.Collection(idempotenciaColl),
+		mongo.IndexModel{Keys: bson.D{{Key: "creado", Value: 1}}, Options: options.Index().SetName("creado")},
+	}}
+	others = append(others, historialIndexes(m.db)...)
+	others = append(others, outboxIndexes(m.db)...)
+	for _, ci := range others {
+		if _, err := ci.coll.Indexes().CreateOne(ctx, ci.index); err != nil {
+			return fmt.Errorf("repository: create index %s.%s: %w", ci.coll.Name(), *ci.index.Options.Name, err)
+		}
 	}
 
 	// Start the counter at the highest id in use, so that a database whose
@@ -181,6 +188,12 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 		return fmt.Errorf("repository: create id counter: %w", err)
 	}
 	return nil
+}
+
+// collIndex is an index of a collection, for EnsureSchema.
+type collIndex struct {
+	coll  *mongo.Collection
+	index mongo.IndexModel
 }
 
 // cliente is the stored form of a customer.
@@ -200,6 +213,8 @@ type cliente struct {
 	Version     int64  `bson:"version"`
 	// LastOp is the idempotency key of the last change, written with it.
 	LastOp string `bson:"lastOp,omitempty"`
+	// Cambio is the kind of the last change, written with it.
+	Cambio string `bson:"cambio,omitempty"`
 }
 
 func (d *cliente) toHandlers() handlers.Cliente {
@@ -215,6 +230,7 @@ func (d *cliente) toHandlers() handlers.Cliente {
 		Activo:        d.Activo,
 		Version:       d.Version,
 		LastOp:        d.LastOp,
+		Cambio:        d.Cambio,
 	}
 }
 
@@ -243,7 +259,7 @@ func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro tim
 			ID: id, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
 			Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion,
 			FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"),
-			Activo: true, Version: 1, LastOp: op,
+			Activo: true, Version: 1, LastOp: op, Cambio: handlers.CambioRegistrado,
 		}
 		_, err = m.clientes.InsertOne(ctx, d)
 		if err == nil {
@@ -303,30 +319,54 @@ func (m *Mongo) nextID(ctx context.Context, attempt int) (int64, error) {
 }
 
 func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Cambio) (handlers.Cliente, error) {
-	set := append(editable(c), bson.E{Key: "lastOp", Value: cond.IdempotencyKey})
-	if activo != nil {
-		set = append(set, bson.E{Key: "activo", Value: *activo})
+	// The kind of change depends on the status before it. Each variant
+	// matches one status and writes its kind, so reading the old status and
+	// writing the new one are one atomic step on MongoDB.
+	type variant struct {
+		filter bson.D
+		set    bson.D
 	}
-	update := bson.D{
-		{Key: "$set", Value: set},
-		{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
+	base := append(editable(c), bson.E{Key: "lastOp", Value: cond.IdempotencyKey})
+	var variants []variant
+	if activo == nil {
+		variants = []variant{{bson.D{{Key: "_id", Value: id}}, append(base, bson.E{Key: "cambio", Value: handlers.CambioActualizado})}}
+	} else {
+		for _, before := range []bool{!*activo, *activo} {
+			variants = append(variants, variant{
+				bson.D{{Key: "_id", Value: id}, {Key: "activo", Value: before}},
+				append(slices.Clone(base), bson.E{Key: "activo", Value: *activo},
+					bson.E{Key: "cambio", Value: handlers.CambioDeEstado(before, *activo)}),
+			})
+		}
 	}
 	for attempt := 1; ; attempt++ {
-		d, err := m.findOneAndUpdate(ctx, withVersion(bson.D{{Key: "_id", Value: id}}, cond), update)
-		if err == nil {
-			return d.toHandlers(), nil
-		}
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			if _, err := m.whyNoMatch(ctx, id, cond); err != nil {
+		retry := false
+		for _, v := range variants {
+			d, err := m.findOneAndUpdate(ctx, withVersion(v.filter, cond), bson.D{
+				{Key: "$set", Value: v.set},
+				{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
+			})
+			if err == nil {
+				return d.toHandlers(), nil
+			}
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				continue
+			}
+			if retry, err = m.writeError(ctx, err, id, c); !retry || attempt == writeAttempts {
 				return handlers.Cliente{}, err
 			}
-			if attempt == writeAttempts {
-				return handlers.Cliente{}, handlers.Errorf(handlers.CodeInternal, "replace kept matching nothing")
-			}
-			continue // matches now: raced with a change, try again
+			break
 		}
-		if retry, err := m.writeError(ctx, err, id, c); !retry || attempt == writeAttempts {
+		if retry {
+			continue
+		}
+		// No variant matched: the customer is missing, at another version,
+		// or changed status in between (then try again).
+		if _, err := m.whyNoMatch(ctx, id, cond); err != nil {
 			return handlers.Cliente{}, err
+		}
+		if attempt == writeAttempts {
+			return handlers.Cliente{}, handlers.Errorf(handlers.CodeInternal, "replace kept matching nothing")
 		}
 	}
 }
@@ -339,7 +379,8 @@ func (m *Mongo) SetActivo(ctx context.Context, id int64, activo bool, cond handl
 	d, err := m.findOneAndUpdate(ctx,
 		withVersion(bson.D{{Key: "_id", Value: id}, {Key: "activo", Value: bson.D{{Key: "$ne", Value: activo}}}}, cond),
 		bson.D{
-			{Key: "$set", Value: bson.D{{Key: "activo", Value: activo}, {Key: "lastOp", Value: cond.IdempotencyKey}}},
+			{Key: "$set", Value: bson.D{{Key: "activo", Value: activo}, {Key: "lastOp", Value: cond.IdempotencyKey},
+				{Key: "cambio", Value: handlers.CambioDeEstado(!activo, activo)}}},
 			{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
 		})
 	switch {

@@ -122,6 +122,18 @@ func TestIdempotenciaContract(t *testing.T) {
 	})
 }
 
+func TestHistorialContract(t *testing.T) {
+	storetest.RunHistorial(t, func(t *testing.T) handlers.Historial {
+		return newStore(t, newDatabase(t)).Historial()
+	})
+}
+
+func TestOutboxContract(t *testing.T) {
+	storetest.RunOutbox(t, func(t *testing.T) handlers.Outbox {
+		return newStore(t, newDatabase(t)).Outbox()
+	})
+}
+
 func TestStoredDocument(t *testing.T) {
 	m := newStore(t, newDatabase(t))
 	ctx := testCtx(t)

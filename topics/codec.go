@@ -32,18 +32,24 @@ func DecodeRequest(body []byte) (Request, error) {
 // decodeRequest is DecodeRequest that also says which dead-letter reason a
 // failure is.
 func decodeRequest(body []byte) (Request, string, error) {
+	return decodeEnvelope(body, "message", Type.Known)
+}
+
+// decodeEnvelope parses the envelope shared by requests and sales events
+// (what names which in messages), accepting the types known says.
+func decodeEnvelope(body []byte, what string, known func(Type) bool) (Request, string, error) {
 	var req Request
 	if len(body) > MaxMessageBytes {
-		return req, DeadLetterOversize, handlers.Errorf(handlers.CodeInvalid, "message larger than %d bytes", MaxMessageBytes)
+		return req, DeadLetterOversize, handlers.Errorf(handlers.CodeInvalid, "%s larger than %d bytes", what, MaxMessageBytes)
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return req, DeadLetterUndecodable, invalidJSON("message", err)
+		return req, DeadLetterUndecodable, invalidJSON(what, err)
 	}
 	if req.Type == "" {
-		return req, DeadLetterUndecodable, handlers.Errorf(handlers.CodeInvalid, "message has no type")
+		return req, DeadLetterUndecodable, handlers.Errorf(handlers.CodeInvalid, "%s has no type", what)
 	}
-	if !req.Type.Known() {
-		return Request{}, DeadLetterUnknownType, handlers.Errorf(handlers.CodeInvalid, "unknown message type %q", req.Type)
+	if !known(req.Type) {
+		return Request{}, DeadLetterUnknownType, handlers.Errorf(handlers.CodeInvalid, "unknown %s type %q", what, req.Type)
 	}
 	return req, "", nil
 }

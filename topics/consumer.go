@@ -36,6 +36,9 @@ type ConsumerConfig struct {
 	DeadLetterTopic string
 	// Metrics, if set, counts dead letters.
 	Metrics *WorkerMetrics
+	// LaneKey, if set, replaces the record key as what Ordered keeps in
+	// order (it gets the record's key and body).
+	LaneKey func(key, body []byte) []byte
 }
 
 // Consume reads cfg.Topic as member of cfg.GroupID until ctx ends, handing
@@ -79,7 +82,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 	commits := newCommitter(reader, log)
 	go commits.run(workCtx)
 
-	lanes := newLanes(cfg.Ordered, max(cfg.Concurrency, 1))
+	lanes := newLanes(cfg.Ordered, max(cfg.Concurrency, 1), cfg.LaneKey)
 	var wg sync.WaitGroup
 	for _, ch := range lanes.queues {
 		for range lanes.workersPerQueue {
@@ -87,8 +90,9 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 			go func() {
 				defer wg.Done()
 				for m := range ch {
-					handleOne(workCtx, cfg, writer, log, m)
-					commits.done(m)
+					if handleOne(workCtx, cfg, writer, log, m) {
+						commits.done(m)
+					}
 				}
 			}()
 		}
@@ -141,23 +145,27 @@ func fetchLoop(ctx context.Context, reader *kafka.Reader, lanes *lanes, commits 
 }
 
 // handleOne runs the handler, copies a poison message to the dead-letter
-// topic, and writes the reply, if one was asked for.
-func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zerolog.Logger, km kafka.Message) {
+// topic, and writes the reply, if one was asked for. It reports whether the
+// message may be committed: not if the handler abandoned it.
+func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zerolog.Logger, km kafka.Message) bool {
 	m := Message{
 		Topic: km.Topic, Partition: km.Partition, Offset: km.Offset,
 		Key: km.Key, Body: km.Value, Routing: routingOf(km.Headers),
 	}
 	reply := cfg.Handler(ctx, m)
+	if reply.abandon {
+		return false
+	}
 	if reply.poison != "" && cfg.DeadLetterTopic != "" {
 		deadLetter(ctx, cfg, w, log, km, reply)
 	}
 	if !m.Routing.HasReply() {
-		return
+		return true
 	}
 	msg, err := replyMessage(m.Routing, reply)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot encode reply")
-		return
+		return true
 	}
 	// A reply that cannot be written after the writer's own retries is
 	// dropped: the requester times out, and the effect (already durable) is
@@ -168,6 +176,7 @@ func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zer
 		log.Error().Err(err).Str("reply_topic", m.Routing.ReplyTopic).
 			Str("correlation_id", FormatCorrelationID(m.Routing.CorrelationID)).Msg("reply not delivered")
 	}
+	return true
 }
 
 // deadLetter copies km to the dead-letter topic. A copy that cannot be
@@ -204,9 +213,9 @@ func deadLetter(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log ze
 // writeReply writes msg, retrying while its topic is unknown: a requester
 // may create its reply topic moments before its first request, and the
 // writer learns of it only at its next metadata refresh.
-func writeReply(ctx context.Context, w *kafka.Writer, msg kafka.Message) error {
+func writeReply(ctx context.Context, w *kafka.Writer, msgs ...kafka.Message) error {
 	for {
-		err := w.WriteMessages(ctx, msg)
+		err := w.WriteMessages(ctx, msgs...)
 		if !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) {
 			return err
 		}
@@ -247,13 +256,14 @@ func replyMessage(r Routing, reply Reply) (kafka.Message, error) {
 type lanes struct {
 	queues          []chan kafka.Message
 	workersPerQueue int
+	key             func(key, body []byte) []byte
 }
 
-func newLanes(ordered bool, n int) *lanes {
+func newLanes(ordered bool, n int, key func(key, body []byte) []byte) *lanes {
 	if !ordered {
 		return &lanes{queues: []chan kafka.Message{make(chan kafka.Message, n)}, workersPerQueue: n}
 	}
-	l := &lanes{queues: make([]chan kafka.Message, n), workersPerQueue: 1}
+	l := &lanes{queues: make([]chan kafka.Message, n), workersPerQueue: 1, key: key}
 	for i := range l.queues {
 		l.queues[i] = make(chan kafka.Message, 1)
 	}
@@ -265,8 +275,12 @@ func (l *lanes) pick(m kafka.Message) chan kafka.Message {
 		return l.queues[0]
 	}
 	h := fnv.New32a()
-	if len(m.Key) > 0 {
-		h.Write(m.Key)
+	key := m.Key
+	if l.key != nil {
+		key = l.key(m.Key, m.Value)
+	}
+	if len(key) > 0 {
+		h.Write(key)
 	} else {
 		// Keyless commands keep their partition's order.
 		h.Write([]byte{byte(m.Partition >> 8), byte(m.Partition)})

@@ -18,6 +18,12 @@ import (
 const (
 	DefaultCommandTopic = "cliente.comandos"
 	DefaultQueryTopic   = "cliente.consultas"
+	// DefaultSalesEventsTopic is where the sales service announces sales;
+	// the worker consumes it into purchase history.
+	DefaultSalesEventsTopic = "ventas.eventos"
+	// DefaultCustomerEventsTopic is where the worker announces every change
+	// to a customer, for other services.
+	DefaultCustomerEventsTopic = "cliente.eventos"
 )
 
 // Header names. The first three are Spring Kafka's request/reply headers, so
@@ -36,6 +42,9 @@ const (
 	HeaderErrorCode = "cliente_error"
 	// HeaderErrorMessage is the human-readable message of an error reply.
 	HeaderErrorMessage = "cliente_error_message"
+	// HeaderEventType is set on customer events to their type, so that a
+	// consumer can route them without parsing the body.
+	HeaderEventType = "cliente_evento"
 )
 
 // Dead-letter headers, on the copy of a poison message; the original
@@ -54,6 +63,11 @@ const (
 	DeadLetterUndecodable = "undecodable"
 	DeadLetterUnknownType = "unknown_type"
 	DeadLetterPanic       = "panic"
+	// Sales events only: well-formed but not applicable.
+	DeadLetterInvalid         = "invalid"
+	DeadLetterUnknownCustomer = "unknown_customer"
+	DeadLetterConflictingSale = "conflicting_sale"
+	DeadLetterFailed          = "failed"
 )
 
 // Type names an operation. Commands change state and go to the command
@@ -73,6 +87,17 @@ const (
 	TypeObtenerVarios Type = "cliente.obtenerVarios"
 	// TypeValidarParaVenta answers whether a customer may buy.
 	TypeValidarParaVenta Type = "cliente.validarParaVenta"
+	// TypeCompras pages through a customer's purchase history.
+	TypeCompras Type = "cliente.compras"
+	// TypeResumen returns a customer's purchase totals and lifetime value.
+	TypeResumen Type = "cliente.resumen"
+)
+
+// Sales event types, on the sales events topic. They are not requests:
+// nobody waits for a reply.
+const (
+	TypeVentaRegistrada Type = "venta.registrada"
+	TypeVentaAnulada    Type = "venta.anulada"
 )
 
 // IsCommand reports whether t changes state.
@@ -88,7 +113,7 @@ func (t Type) IsCommand() bool {
 func (t Type) Known() bool {
 	switch t {
 	case TypeCrear, TypeActualizar, TypeEliminar, TypeObtener, TypeObtenerPorDNI, TypeObtenerPorEmail, TypeListar,
-		TypeObtenerVarios, TypeValidarParaVenta:
+		TypeObtenerVarios, TypeValidarParaVenta, TypeCompras, TypeResumen:
 		return true
 	}
 	return false
@@ -140,6 +165,15 @@ type IDs struct {
 	IDs []int64 `json:"ids"`
 }
 
+// Compras is the payload of TypeCompras: the customer, and optionally the
+// page size (1 to handlers.MaxLimiteCompras, default
+// handlers.DefaultLimiteCompras) and the cursor a previous page returned.
+type Compras struct {
+	ID     int64  `json:"id"`
+	Limite int    `json:"limite,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+}
+
 // Listar is the payload of TypeListar; all fields are optional.
 type Listar struct {
 	Activo      *bool `json:"activo,omitempty"`
@@ -168,6 +202,11 @@ type Reply struct {
 	// (one of the DeadLetter* reasons): the consumer copies it to the
 	// dead-letter topic.
 	poison string
+	// outcome, when set, is a finer outcome than status for metrics.
+	outcome string
+	// abandon, when set, leaves the message uncommitted: it was not
+	// handled (shutdown came first) and must be delivered again.
+	abandon bool
 }
 
 // ErrorBody describes a failed request. Code is the reply code: the
@@ -239,5 +278,9 @@ func ListarClientes(l Listar) Call { return Call{Type: TypeListar, Data: l} }
 func ObtenerVarios(ids []int64) Call { return Call{Type: TypeObtenerVarios, Data: IDs{IDs: ids}} }
 
 func ValidarParaVenta(id int64) Call { return Call{Type: TypeValidarParaVenta, Data: ID{ID: id}} }
+
+func ComprasDe(q Compras) Call { return Call{Type: TypeCompras, Data: q} }
+
+func ResumenDe(id int64) Call { return Call{Type: TypeResumen, Data: ID{ID: id}} }
 
 func idKey(id int64) string { return strconv.FormatInt(id, 10) }

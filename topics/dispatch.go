@@ -45,6 +45,8 @@ type Service interface {
 	Listar(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error)
 	ObtenerVarios(ctx context.Context, ids []int64) ([]handlers.Cliente, error)
 	ValidarParaVenta(ctx context.Context, id int64) (handlers.Validacion, error)
+	Compras(ctx context.Context, id int64, limite int, cursor string) (handlers.HistorialCompras, error)
+	Resumen(ctx context.Context, id int64) (handlers.Resumen, error)
 }
 
 var _ Service = (*handlers.Service)(nil)
@@ -136,6 +138,12 @@ func parse(svc Service, req Request) (func(ctx context.Context) (any, error), er
 	case TypeValidarParaVenta:
 		var id ID
 		return func(ctx context.Context) (any, error) { return svc.ValidarParaVenta(ctx, id.ID) }, DecodeData(req, &id)
+	case TypeCompras:
+		var q Compras
+		return func(ctx context.Context) (any, error) { return svc.Compras(ctx, q.ID, q.Limite, q.Cursor) }, DecodeData(req, &q)
+	case TypeResumen:
+		var id ID
+		return func(ctx context.Context) (any, error) { return svc.Resumen(ctx, id.ID) }, DecodeData(req, &id)
 	case TypeListar:
 		var q Listar
 		var err error

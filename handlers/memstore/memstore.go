@@ -42,7 +42,7 @@ func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time, 
 		return handlers.Cliente{}, err
 	}
 	s.lastID++
-	cl := handlers.Cliente{ID: s.lastID, FechaRegistro: fecha, Activo: true, Version: 1, LastOp: op}
+	cl := handlers.Cliente{ID: s.lastID, FechaRegistro: fecha, Activo: true, Version: 1, LastOp: op, Cambio: handlers.CambioRegistrado}
 	setCampos(&cl, c)
 	s.store(cl, handlers.Cliente{})
 	return cl, nil
@@ -66,6 +66,7 @@ func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 	if activo != nil {
 		cl.Activo = *activo
 	}
+	cl.Cambio = handlers.CambioDeEstado(old.Activo, cl.Activo)
 	cl.Version++
 	cl.LastOp = cond.IdempotencyKey
 	s.store(cl, old)
@@ -83,6 +84,7 @@ func (s *Store) SetActivo(ctx context.Context, id int64, activo bool, cond handl
 		return handlers.Cliente{}, err
 	}
 	if cl.Activo != activo {
+		cl.Cambio = handlers.CambioDeEstado(cl.Activo, activo)
 		cl.Activo = activo
 		cl.Version++
 		cl.LastOp = cond.IdempotencyKey

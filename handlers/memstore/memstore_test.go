@@ -16,3 +16,11 @@ func TestContract(t *testing.T) {
 func TestIdempotenciaContract(t *testing.T) {
 	idempotencytest.Run(t, func(*testing.T) handlers.Idempotencia { return memstore.NewIdempotencia() })
 }
+
+func TestHistorialContract(t *testing.T) {
+	storetest.RunHistorial(t, func(*testing.T) handlers.Historial { return memstore.NewHistorial() })
+}
+
+func TestOutboxContract(t *testing.T) {
+	storetest.RunOutbox(t, func(*testing.T) handlers.Outbox { return memstore.NewOutbox() })
+}

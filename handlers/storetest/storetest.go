@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
 		{"SetActivo", testSetActivo},
 		{"ConditionalChanges", testConditional},
 		{"LastOp", testLastOp},
+		{"Cambio", testCambio},
 		{"List", testList},
 		{"ConcurrentInsertsSameDNI", testConcurrentSameDNI},
 		{"ConcurrentInsertsDistinct", testConcurrentDistinct},
@@ -88,6 +89,7 @@ func wantSame(t *testing.T, got, want handlers.Cliente) {
 		t.Fatalf("fechaRegistro = %v, want %v", got.FechaRegistro, want.FechaRegistro)
 	}
 	got.FechaRegistro, want.FechaRegistro = time.Time{}, time.Time{}
+	got.Cambio, want.Cambio = "", "" // testCambio checks it
 	if got != want {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}
@@ -413,5 +415,42 @@ func testLastOp(t *testing.T, s handlers.Store) {
 	}
 	if got, _ := s.GetByDNI(ctx(t), a.DNI); got.LastOp != "op-3" {
 		t.Fatalf("stored LastOp %q after no-op", got.LastOp)
+	}
+}
+
+// testCambio checks that every change records its kind, read back from the
+// store, as a crash-recovering command needs it.
+func testCambio(t *testing.T, s handlers.Store) {
+	a := mustInsert(t, s, Campos(1))
+	on, off := true, false
+	steps := []struct {
+		name   string
+		change func() (handlers.Cliente, error)
+		want   string
+	}{
+		{"Insert", func() (handlers.Cliente, error) { return a, nil }, handlers.CambioRegistrado},
+		{"Replace", func() (handlers.Cliente, error) { return s.Replace(ctx(t), a.ID, Campos(2), nil, handlers.Cambio{}) }, handlers.CambioActualizado},
+		{"Replace keeping activo", func() (handlers.Cliente, error) {
+			return s.Replace(ctx(t), a.ID, Campos(1), &on, handlers.Cambio{})
+		}, handlers.CambioActualizado},
+		{"Replace deactivating", func() (handlers.Cliente, error) {
+			return s.Replace(ctx(t), a.ID, Campos(1), &off, handlers.Cambio{})
+		}, handlers.CambioDesactivado},
+		{"Replace reactivating", func() (handlers.Cliente, error) {
+			return s.Replace(ctx(t), a.ID, Campos(2), &on, handlers.Cambio{})
+		}, handlers.CambioReactivado},
+		{"SetActivo false", func() (handlers.Cliente, error) { return s.SetActivo(ctx(t), a.ID, false, handlers.Cambio{}) }, handlers.CambioDesactivado},
+		{"Replace while inactive", func() (handlers.Cliente, error) { return s.Replace(ctx(t), a.ID, Campos(1), nil, handlers.Cambio{}) }, handlers.CambioActualizado},
+		{"SetActivo true", func() (handlers.Cliente, error) { return s.SetActivo(ctx(t), a.ID, true, handlers.Cambio{}) }, handlers.CambioReactivado},
+		{"no-op SetActivo keeps the kind", func() (handlers.Cliente, error) { return s.SetActivo(ctx(t), a.ID, true, handlers.Cambio{}) }, handlers.CambioReactivado},
+	}
+	for _, st := range steps {
+		got, err := st.change()
+		if err != nil || got.Cambio != st.want {
+			t.Fatalf("%s = %+v, %v; want Cambio %q", st.name, got, err, st.want)
+		}
+		if stored, err := s.Get(ctx(t), a.ID); err != nil || stored.Cambio != st.want || stored.Version != got.Version {
+			t.Fatalf("%s: stored %+v, %v; want Cambio %q at version %d", st.name, stored, err, st.want, got.Version)
+		}
 	}
 }

@@ -109,6 +109,13 @@ func (c *Client) ObtenerVarios(ctx context.Context, ids []int64) (map[int64]hand
 	return out, nil
 }
 
+// Resumen returns the customer's purchase totals and lifetime value, as
+// the sales events applied so far make them.
+func (c *Client) Resumen(ctx context.Context, id int64) (handlers.Resumen, error) {
+	var out handlers.Resumen
+	return out, c.call(ctx, topics.ResumenDe(id), &out)
+}
+
 // ValidarParaVenta returns the customer if it exists and is active. Else it
 // returns an error matching ErrNotFound, ErrInactive (with the customer) or
 // ErrUnavailable: check it before registering a sale.

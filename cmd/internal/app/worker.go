@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
@@ -50,25 +51,44 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	spec := func(name string) topics.TopicSpec {
 		return topics.TopicSpec{Name: name, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}
 	}
-	if err := topics.EnsureTopics(ctx, cfg.Brokers, log, spec(cfg.CommandTopic), spec(cfg.QueryTopic), spec(cfg.DeadLetterTopic)); err != nil {
+	if err := topics.EnsureTopics(ctx, cfg.Brokers, log, spec(cfg.CommandTopic), spec(cfg.QueryTopic), spec(cfg.DeadLetterTopic),
+		spec(cfg.SalesEventsTopic), spec(cfg.CustomerEventsTopic)); err != nil {
 		return errors.Join(err, stopHTTP())
 	}
 
-	svc := handlers.NewService(store, time.Now).WithIdempotency(store.Idempotencia(), cfg.IdempotencyTTL)
+	outbox := nudgingOutbox{Outbox: store.Outbox(), nudge: make(chan struct{}, 1)}
+	svc := handlers.NewService(store, time.Now).
+		WithIdempotency(store.Idempotencia(), cfg.IdempotencyTTL).
+		WithHistorial(store.Historial()).
+		WithOutbox(outbox)
 	go sweepIdempotency(ctx, svc, cfg.IdempotencySweep, log)
+	publisher := topics.NewEventPublisher(cfg.Brokers, cfg.CustomerEventsTopic)
+	relay := newEventRelay(handlers.Relay{Outbox: outbox, Publisher: publisher, Now: time.Now, Lease: 30 * time.Second, Batch: 100},
+		outbox.nudge, cfg.EventsRelayInterval, log, m)
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); relay.run(ctx) }()
+
 	metrics := topics.NewWorkerMetrics(m.Registerer)
-	h := topics.Chain(topics.Dispatcher(svc),
+	requests := topics.Chain(topics.Dispatcher(svc),
 		topics.Recover(log),
 		topics.Observe(log, metrics),
 		topics.RetryUnavailable(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
+	sales := topics.Chain(topics.SalesEvents(svc),
+		topics.Recover(log),
+		topics.ObserveSales(log, topics.NewSalesMetrics(m.Registerer)),
+		topics.RetryUntilDone(cfg.RetryBackoff, 5*time.Second))
 
+	consumers := []topics.ConsumerConfig{
+		{Topic: cfg.CommandTopic, Ordered: true, Handler: requests},
+		{Topic: cfg.QueryTopic, Handler: requests},
+		// One customer's sales events are applied one at a time, whatever
+		// key the sales service gave them.
+		{Topic: cfg.SalesEventsTopic, Ordered: true, LaneKey: topics.SalesEventLane, Handler: sales},
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, c := range []topics.ConsumerConfig{
-		{Topic: cfg.CommandTopic, Ordered: true},
-		{Topic: cfg.QueryTopic},
-	} {
-		c.Brokers, c.GroupID, c.Concurrency, c.Handler = cfg.Brokers, cfg.Group, cfg.Concurrency, h
+	errs := make([]error, len(consumers))
+	for i, c := range consumers {
+		c.Brokers, c.GroupID, c.Concurrency = cfg.Brokers, cfg.Group, cfg.Concurrency
 		c.Log, c.DrainTimeout = log, cfg.ShutdownTimeout
 		c.DeadLetterTopic, c.Metrics = cfg.DeadLetterTopic, metrics
 		wg.Add(1)
@@ -78,14 +98,114 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		if err := store.Ping(ctx); err != nil {
 			return err
 		}
-		return topics.CheckTopics(ctx, cfg.Brokers, cfg.CommandTopic, cfg.QueryTopic)
+		return topics.CheckTopics(ctx, cfg.Brokers, cfg.CommandTopic, cfg.QueryTopic, cfg.SalesEventsTopic, cfg.CustomerEventsTopic)
 	})
-	log.Info().Strs("topics", []string{cfg.CommandTopic, cfg.QueryTopic}).Str("group", cfg.Group).Msg("worker ready")
+	log.Info().Strs("topics", []string{cfg.CommandTopic, cfg.QueryTopic, cfg.SalesEventsTopic}).Str("group", cfg.Group).
+		Str("events_topic", cfg.CustomerEventsTopic).Msg("worker ready")
 	hooks.ready()
 
 	wg.Wait()
 	log.Info().Msg("worker stopped consuming")
+	<-relayDone
+	// Events of the last commands go out now rather than at the next start.
+	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	relay.flush(flushCtx)
+	cancel()
+	// Nothing is buffered: the relay's writes wait for their acks.
+	if err := publisher.Close(); err != nil {
+		log.Warn().Err(err).Msg("closing the event publisher")
+	}
 	return errors.Join(errors.Join(errs...), waitHTTP())
+}
+
+// nudgingOutbox wakes the relay as soon as a change records its event, so
+// events go out in milliseconds without polling the database often.
+type nudgingOutbox struct {
+	handlers.Outbox
+	nudge chan struct{}
+}
+
+func (o nudgingOutbox) Add(ctx context.Context, e handlers.Evento) error {
+	err := o.Outbox.Add(ctx, e)
+	if err == nil {
+		select {
+		case o.nudge <- struct{}{}:
+		default: // a nudge is pending already
+		}
+	}
+	return err
+}
+
+// eventRelay runs the outbox relay until its context ends.
+type eventRelay struct {
+	relay     handlers.Relay
+	nudge     <-chan struct{}
+	interval  time.Duration
+	log       zerolog.Logger
+	published prometheus.Counter
+	failures  prometheus.Counter
+}
+
+func newEventRelay(r handlers.Relay, nudge <-chan struct{}, interval time.Duration, log zerolog.Logger, m Metrics) *eventRelay {
+	e := &eventRelay{
+		relay: r, nudge: nudge, interval: interval, log: log,
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cliente_worker_customer_events_published_total",
+			Help: "Customer events published from the outbox (a batch retried after a failure counts again).",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cliente_worker_customer_events_publish_failures_total",
+			Help: "Outbox relay rounds that failed; their events stay in the outbox and are retried.",
+		}),
+	}
+	m.Registerer.MustRegister(e.published, e.failures)
+	return e
+}
+
+// run publishes whenever nudged, and at least every interval (events that
+// another process recorded, or that a failure left behind).
+func (e *eventRelay) run(ctx context.Context) {
+	backoff := e.interval
+	for {
+		n, err := e.once(ctx)
+		wait := e.interval
+		switch {
+		case err != nil && ctx.Err() == nil:
+			wait, backoff = backoff, min(backoff*2, 30*time.Second)
+		case n == e.relay.Batch:
+			wait = 0 // more are waiting
+			fallthrough
+		default:
+			backoff = e.interval
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.nudge:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// flush publishes what is recorded, until the outbox is empty or ctx ends.
+func (e *eventRelay) flush(ctx context.Context) {
+	for ctx.Err() == nil {
+		if n, err := e.once(ctx); err != nil || n == 0 {
+			return
+		}
+	}
+}
+
+func (e *eventRelay) once(ctx context.Context) (int, error) {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n, err := e.relay.RunOnce(rctx)
+	e.published.Add(float64(n))
+	if err != nil && ctx.Err() == nil {
+		e.failures.Inc()
+		e.log.Warn().Err(err).Msg("publishing customer events failed; they stay in the outbox")
+	}
+	return n, err
 }
 
 // connectMongo retries until MongoDB answers or ctx ends, so a worker can

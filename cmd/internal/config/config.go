@@ -47,6 +47,14 @@ type Worker struct {
 	// handling found the database unavailable.
 	RetryAttempts int           `env:"WORKER_RETRY_ATTEMPTS" envDefault:"4"`
 	RetryBackoff  time.Duration `env:"WORKER_RETRY_BACKOFF" envDefault:"200ms"`
+	// SalesEventsTopic is consumed into purchase history; the worker
+	// creates it if missing, like its request topics.
+	SalesEventsTopic string `env:"TOPIC_SALES_EVENTS" envDefault:"ventas.eventos"`
+	// CustomerEventsTopic receives an event for every change to a customer.
+	CustomerEventsTopic string `env:"TOPIC_CUSTOMER_EVENTS" envDefault:"cliente.eventos"`
+	// EventsRelayInterval bounds how long a recorded customer event waits
+	// for a relay that missed its nudge (another worker recorded it).
+	EventsRelayInterval time.Duration `env:"EVENTS_RELAY_INTERVAL" envDefault:"1s"`
 }
 
 // Edge configures cmd/edge.
@@ -103,6 +111,12 @@ func (w Worker) validate() error {
 	}
 	if w.IdempotencyTTL <= 0 || w.IdempotencySweep <= 0 {
 		return fmt.Errorf("IDEMPOTENCY_TTL and IDEMPOTENCY_SWEEP_INTERVAL must be positive")
+	}
+	if w.SalesEventsTopic == "" || w.CustomerEventsTopic == "" {
+		return fmt.Errorf("TOPIC_SALES_EVENTS and TOPIC_CUSTOMER_EVENTS must not be empty")
+	}
+	if w.EventsRelayInterval <= 0 {
+		return fmt.Errorf("EVENTS_RELAY_INTERVAL must be positive")
 	}
 	return w.Common.validate()
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -85,6 +86,60 @@ func (a *api) listar(activo *bool) http.Handler {
 		list := []handlers.Cliente{}
 		a.respond(w, r, topics.ListarClientes(topics.Listar{Activo: activo}), http.StatusOK, &list)
 	})
+}
+
+// subrecurso routes /cliente/{id}/{recurso} to the handler of recurso.
+func (a *api) subrecurso(byName map[string]func(http.ResponseWriter, *http.Request, int64)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := byName[r.PathValue("recurso")]
+		if !ok {
+			writeProblem(w, newProblem(r, string(handlers.CodeNotFound), "no such resource", nil))
+			return
+		}
+		a.withID(h).ServeHTTP(w, r)
+	})
+}
+
+// compras serves one page of a customer's purchase history, newest first.
+// The body is the reply's as it is; the next page, if any, is also linked
+// from a Link header (RFC 8288).
+func (a *api) compras(w http.ResponseWriter, r *http.Request, id int64) {
+	q := topics.Compras{ID: id, Cursor: r.URL.Query().Get("cursor")}
+	if s := r.URL.Query().Get("limite"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > handlers.MaxLimiteCompras {
+			writeProblem(w, newProblem(r, string(handlers.CodeInvalid), "the request is not valid",
+				[]handlers.FieldError{{Field: "limite", Message: fmt.Sprintf("must be an integer from 1 to %d", handlers.MaxLimiteCompras)}}))
+			return
+		}
+		q.Limite = n
+	}
+	var raw json.RawMessage
+	if p, ok := a.call(r, topics.ComprasDe(q), &raw); !ok {
+		writeProblem(w, p)
+		return
+	}
+	var page struct {
+		Siguiente string `json:"siguiente"`
+	}
+	if json.Unmarshal(raw, &page) == nil && page.Siguiente != "" {
+		next := url.Values{"cursor": {page.Siguiente}}
+		if q.Limite > 0 {
+			next.Set("limite", strconv.Itoa(q.Limite))
+		}
+		w.Header().Set("Link", fmt.Sprintf(`</cliente/%d/compras?%s>; rel="next"`, id, next.Encode()))
+	}
+	writeRaw(w, http.StatusOK, raw)
+}
+
+// resumen serves a customer's purchase totals and lifetime value.
+func (a *api) resumen(w http.ResponseWriter, r *http.Request, id int64) {
+	var raw json.RawMessage
+	if p, ok := a.call(r, topics.ResumenDe(id), &raw); !ok {
+		writeProblem(w, p)
+		return
+	}
+	writeRaw(w, http.StatusOK, raw)
 }
 
 func (a *api) readyz() http.Handler {

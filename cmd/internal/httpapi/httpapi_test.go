@@ -66,6 +66,10 @@ func TestRoutesMapOntoMessages(t *testing.T) {
 		{"PUT", "/cliente/7", body, okReply(topics.TypeActualizar, cliente), topics.TypeActualizar, "7",
 			`{"id":7,"dni":"10117410","nombre":"Ana","apellido":null,"email":"a@b.pe","telefono":null,"direccion":null,"activo":null}`, 200},
 		{"DELETE", "/cliente/7", "", okReply(topics.TypeEliminar, cliente), topics.TypeEliminar, "7", `{"id":7}`, 204},
+		{"GET", "/cliente/7/compras", "", okReply(topics.TypeCompras, handlers.HistorialCompras{ClienteID: 7}), topics.TypeCompras, "", `{"id":7}`, 200},
+		{"GET", "/cliente/7/compras?limite=5&cursor=abc", "", okReply(topics.TypeCompras, handlers.HistorialCompras{ClienteID: 7}), topics.TypeCompras, "",
+			`{"id":7,"limite":5,"cursor":"abc"}`, 200},
+		{"GET", "/cliente/7/resumen", "", okReply(topics.TypeResumen, handlers.Resumen{ClienteID: 7}), topics.TypeResumen, "", `{"id":7}`, 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -271,4 +275,36 @@ func FuzzEdgeRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPurchaseHistoryRoutes(t *testing.T) {
+	page := handlers.HistorialCompras{ClienteID: 7, Compras: []handlers.Compra{}, Siguiente: "eyJ4Ijox"}
+	f := &fakeCaller{reply: okReply(topics.TypeCompras, page)}
+	h := newTestHandler(f, prometheus.NewRegistry())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/cliente/7/compras?limite=2", nil))
+	if rec.Code != 200 || rec.Header().Get("Link") != `</cliente/7/compras?cursor=eyJ4Ijox&limite=2>; rel="next"` ||
+		!strings.Contains(rec.Body.String(), `"siguiente":"eyJ4Ijox"`) {
+		t.Fatalf("%d %q %s", rec.Code, rec.Header().Get("Link"), rec.Body)
+	}
+	for path, field := range map[string]string{
+		"/cliente/7/compras?limite=0":   "limite",
+		"/cliente/7/compras?limite=101": "limite",
+		"/cliente/7/compras?limite=x":   "limite",
+		"/cliente/x/resumen":            "id",
+	} {
+		f.got = topics.Call{}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		var p Problem
+		json.Unmarshal(rec.Body.Bytes(), &p)
+		if rec.Code != 400 || len(p.Errors) != 1 || p.Errors[0].Field != field || f.got.Type != "" {
+			t.Errorf("GET %s: %d %s (sent %q); want 400 naming %s, nothing sent", path, rec.Code, rec.Body, f.got.Type, field)
+		}
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/cliente/7/pedidos", nil))
+	if rec.Code != 404 || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("unknown sub-resource: %d %s", rec.Code, rec.Body)
+	}
 }

@@ -46,6 +46,12 @@ func New(o Options) http.Handler {
 	mux.Handle("DELETE /cliente/{id}", a.eliminar())
 	mux.Handle("GET /cliente/dni/{dni}", a.porDNI())
 	mux.Handle("GET /cliente/email/{email}", a.porEmail())
+	// One pattern for the sub-resources of a customer: separate ones
+	// ("/cliente/{id}/compras") would conflict with "/cliente/dni/{dni}".
+	mux.Handle("GET /cliente/{id}/{recurso}", a.subrecurso(map[string]func(http.ResponseWriter, *http.Request, int64){
+		"compras": a.compras,
+		"resumen": a.resumen,
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -1,0 +1,129 @@
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Kinds of change to a customer. Stores record the kind on the customer
+// (Cliente.Cambio) in the same write as the change, so the event of a
+// change can be rebuilt from the customer alone after a crash.
+const (
+	CambioRegistrado  = "registrado"
+	CambioActualizado = "actualizado"
+	CambioDesactivado = "desactivado"
+	CambioReactivado  = "reactivado"
+)
+
+// CambioDeEstado is the kind of a change that sets activo from antes to
+// despues, with or without other fields changing: a status change is what
+// other services most need to see, so it names the event.
+func CambioDeEstado(antes, despues bool) string {
+	switch {
+	case antes && !despues:
+		return CambioDesactivado
+	case !antes && despues:
+		return CambioReactivado
+	}
+	return CambioActualizado
+}
+
+// Evento is a change to a customer as other services learn of it: the kind
+// of change and the customer's whole state after it. One customer's events
+// have growing versions; a consumer applies an event only if its version
+// is above the last it applied, which makes duplicates harmless.
+type Evento struct {
+	// ID is unique per change: the customer id and its new version.
+	ID      string
+	Tipo    string // one of the Cambio* kinds
+	Cliente Cliente
+	// Registrado is when the service recorded the event.
+	Registrado time.Time
+}
+
+// EventoDe is the event of the last change applied to c.
+func EventoDe(c Cliente, now time.Time) Evento {
+	return Evento{
+		ID:         strconv.FormatInt(c.ID, 10) + "-" + strconv.FormatInt(c.Version, 10),
+		Tipo:       c.Cambio,
+		Cliente:    c,
+		Registrado: truncateToMillis(now),
+	}
+}
+
+// Outbox keeps the events of changes until they are published: a change
+// records its event right after its own write, and a crash in between is
+// repaired by the command's redelivery (see Service.idempotent), so no
+// change goes without its event. outboxtest.Run is the suite every
+// implementation passes.
+type Outbox interface {
+	// Add records e unless an event with its ID is recorded already.
+	Add(ctx context.Context, e Evento) error
+	// Claim returns up to limit recorded events that nobody claimed in the
+	// last lease, and claims them until now+lease, so that relays in
+	// several processes rarely publish one event twice. Events come in
+	// the order they were recorded (Registrado, then ID).
+	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Evento, error)
+	// Delete forgets published events.
+	Delete(ctx context.Context, ids []string) error
+}
+
+// Publisher sends events to other services; it returns only once the
+// broker has them all, or fails.
+type Publisher interface {
+	Publish(ctx context.Context, events []Evento) error
+}
+
+// WithOutbox makes every change record its event in o.
+func (s *Service) WithOutbox(o Outbox) *Service {
+	s.outbox = o
+	return s
+}
+
+// recordEvent records the event of the change that produced c. A failure
+// fails the command before its idempotency record is finished, so the
+// retry records it again.
+func (s *Service) recordEvent(ctx context.Context, c Cliente) error {
+	if s.outbox == nil {
+		return nil
+	}
+	return s.outbox.Add(ctx, EventoDe(c, s.now()))
+}
+
+// Relay moves events from an outbox to a publisher.
+type Relay struct {
+	Outbox    Outbox
+	Publisher Publisher
+	Now       func() time.Time
+	// Lease is how long a claimed batch is reserved for this relay; after
+	// it, another relay may publish the batch again.
+	Lease time.Duration
+	// Batch is the most events moved at once.
+	Batch int
+}
+
+// RunOnce publishes one batch and deletes it once published. It returns how
+// many events it published. Events of one customer are published in
+// version order.
+func (r Relay) RunOnce(ctx context.Context) (int, error) {
+	events, err := r.Outbox.Claim(ctx, r.Now(), r.Lease, r.Batch)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	slices.SortStableFunc(events, func(a, b Evento) int {
+		return cmp.Or(cmp.Compare(a.Cliente.ID, b.Cliente.ID), cmp.Compare(a.Cliente.Version, b.Cliente.Version))
+	})
+	if err := r.Publisher.Publish(ctx, events); err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	// A failed delete only means the batch is published again after its
+	// lease: at-least-once, as consumers expect.
+	return len(events), r.Outbox.Delete(ctx, ids)
+}

@@ -1,0 +1,105 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jea/cliente/handlers"
+)
+
+// RunOutbox runs the outbox contract against outboxes made by newOutbox,
+// which must return an empty one each time it is called.
+func RunOutbox(t *testing.T, newOutbox func(t *testing.T) handlers.Outbox) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, o handlers.Outbox)
+	}{
+		{"AddClaimDelete", testOutboxAddClaimDelete},
+		{"Leases", testOutboxLeases},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newOutbox(t)) })
+	}
+}
+
+func evento(id int64, version int64, tipo string) handlers.Evento {
+	c := handlers.Cliente{ID: id, DNI: "10117410", Nombre: "Ana", Email: "ana@example.pe", FechaRegistro: fecha,
+		Activo: tipo != handlers.CambioDesactivado, Version: version, Cambio: tipo}
+	return handlers.EventoDe(c, fecha.Add(time.Duration(version)*time.Second))
+}
+
+func ids(events []handlers.Evento) []string {
+	out := []string{}
+	for _, e := range events {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+func testOutboxAddClaimDelete(t *testing.T, o handlers.Outbox) {
+	now := fecha.Add(time.Hour)
+	added := []handlers.Evento{
+		evento(7, 1, handlers.CambioRegistrado),
+		evento(8, 1, handlers.CambioRegistrado),
+		evento(7, 2, handlers.CambioDesactivado),
+	}
+	for _, e := range added {
+		if err := o.Add(ctx(t), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Adding an event again (a retried command) keeps one copy.
+	if err := o.Add(ctx(t), added[0]); err != nil {
+		t.Fatal(err)
+	}
+	got, err := o.Claim(ctx(t), now, time.Minute, 10)
+	if err != nil || !slices.Equal(ids(got), ids(added)) {
+		t.Fatalf("Claim = %v, %v; want %v in the order added", ids(got), err, ids(added))
+	}
+	for i := range got {
+		g, w := got[i], added[i]
+		if g.Tipo != w.Tipo || !g.Registrado.Equal(w.Registrado) || !g.Cliente.FechaRegistro.Equal(w.Cliente.FechaRegistro) {
+			t.Fatalf("event %d = %+v, want %+v", i, g, w)
+		}
+		g.Cliente.FechaRegistro, w.Cliente.FechaRegistro = time.Time{}, time.Time{}
+		g.Cliente.LastOp, w.Cliente.LastOp = "", ""
+		if g.Cliente != w.Cliente {
+			t.Fatalf("event %d customer = %+v, want %+v", i, g.Cliente, w.Cliente)
+		}
+	}
+	if err := o.Delete(ctx(t), []string{added[0].ID, added[2].ID}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(2 * time.Minute)
+	got, err = o.Claim(ctx(t), later, time.Minute, 10)
+	if err != nil || !slices.Equal(ids(got), []string{added[1].ID}) {
+		t.Fatalf("Claim after Delete = %v, %v; want only %s", ids(got), err, added[1].ID)
+	}
+}
+
+func testOutboxLeases(t *testing.T, o handlers.Outbox) {
+	now := fecha.Add(time.Hour)
+	for v := int64(1); v <= 5; v++ {
+		if err := o.Add(ctx(t), evento(7, v, handlers.CambioActualizado)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := o.Claim(ctx(t), now, time.Minute, 3)
+	if err != nil || len(first) != 3 {
+		t.Fatalf("Claim(3) = %v, %v", ids(first), err)
+	}
+	// Within the lease, another relay gets only what is left.
+	second, err := o.Claim(ctx(t), now.Add(time.Second), time.Minute, 10)
+	if err != nil || !slices.Equal(ids(second), []string{"7-4", "7-5"}) {
+		t.Fatalf("Claim during the lease = %v, %v; want 7-4, 7-5", ids(second), err)
+	}
+	if none, err := o.Claim(ctx(t), now.Add(2*time.Second), time.Minute, 10); err != nil || len(none) != 0 {
+		t.Fatalf("Claim with all leased = %v, %v; want none", ids(none), err)
+	}
+	// A relay that died leaves its batch to be claimed after the lease.
+	again, err := o.Claim(ctx(t), now.Add(time.Minute+500*time.Millisecond), time.Minute, 10)
+	if err != nil || !slices.Equal(ids(again), []string{"7-1", "7-2", "7-3"}) {
+		t.Fatalf("Claim after the lease = %v, %v; want 7-1..7-3", ids(again), err)
+	}
+}
