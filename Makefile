@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 PKGS     := ./...
 
 .PHONY: run test vet fmt-check fuzz bench build clean help \
-        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra
+        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,8 @@ fmt-check:
 
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzValidate$$' -fuzztime=$(FUZZTIME) ./handlers/
+	$(GO) test -run='^$$' -fuzz='^FuzzValidarVenta$$' -fuzztime=$(FUZZTIME) ./handlers/
+	$(GO) test -run='^$$' -fuzz='^FuzzSalesEvent$$' -fuzztime=$(FUZZTIME) ./topics/
 	$(GO) test -run='^$$' -fuzz='^FuzzDispatch$$' -fuzztime=$(FUZZTIME) ./topics/
 	$(GO) test -run='^$$' -fuzz='^FuzzEdgeRequest$$' -fuzztime=$(FUZZTIME) ./cmd/internal/httpapi/
 
@@ -65,8 +67,8 @@ infra-status: ## what of the infrastructure runs and answers
 	@$(INFRA) status
 
 test-infra: infra-up ## end-to-end, broker and store tests against the real infra (left running)
-	KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) \
-	  $(GO) test -count=1 -p 1 ./cmd/dev ./topics/... ./repository/...
+	SPRING_INTEROP=1 KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) \
+	  $(GO) test -count=1 -p 1 -timeout 20m ./cmd/dev ./topics/... ./repository/...
 
 test-faults: infra-up ## kill -9, takeover, broker restart, database stop, SIGTERM: real processes on the real infra
 	FAULT_TESTS=1 INFRA_DIR='$(INFRA_DIR)' KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) \
@@ -80,5 +82,35 @@ bench-infra: infra-up ## like bench, with the dev binary on the real Kafka and F
 	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
 	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N); rc=$$?; \
 	kill $$pid; wait $$pid; \
+	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 40 $$data/dev.log; fi; \
+	rm -rf $$data; exit $$rc
+
+# bench-client's dev stack has topics, group, reply topic and database of its
+# own, so no other stack on the broker (bench-infra, test runs) answers its
+# requests, and HTTP on port 0, so it never collides with one. The database
+# is new on every run: FerretDB 1.24 does not push ObtenerVarios' `_id $in`
+# filter down to PostgreSQL and scans the whole collection, so a database
+# that kept every run's customers would slow that figure down run after run.
+# It waits for the line the stack prints once worker and edge serve;
+# benchclient then retries its first request until the worker's group joined.
+BENCH_CLIENT_TOPICS := TOPIC_COMMANDS=cliente.benchclient.comandos TOPIC_QUERIES=cliente.benchclient.consultas \
+  TOPIC_DEAD_LETTER=cliente.benchclient.dlq WORKER_GROUP=cliente-benchclient REPLY_TOPIC=cliente.respuestas.benchclient-edge \
+  TOPIC_SALES_EVENTS=cliente.benchclient.ventas TOPIC_CUSTOMER_EVENTS=cliente.benchclient.eventos
+BENCH_EVENTS ?= 10000
+bench-client: infra-up ## time BENCH_N Go-client calls (ValidarParaVenta, ObtenerVarios of 50) and BENCH_EVENTS sales events on the real Kafka and FerretDB
+	$(GO) build -o bin/dev ./cmd/dev
+	@data=$$(mktemp -d); db=cliente_benchclient_$$(date +%Y%m%d%H%M%S); \
+	echo "bench-client: dev stack on $(INFRA_KAFKA) and $(INFRA_MONGODB) database $$db"; \
+	$(BENCH_CLIENT_TOPICS) KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) MONGODB_DATABASE=$$db \
+	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:0 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 LOG_LEVEL=warn \
+	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
+	rc=1; for i in $$(seq 600); do \
+	  if grep -q 'dev stack ready' $$data/dev.log; then rc=0; break; fi; \
+	  if ! kill -0 $$pid 2>/dev/null; then break; fi; sleep 0.2; \
+	done; \
+	if [ $$rc -ne 0 ]; then echo "bench-client: the dev stack exited or was not ready within 2 minutes"; \
+	else $(GO) run ./cmd/benchclient -brokers $(INFRA_KAFKA) -commands cliente.benchclient.comandos \
+	  -queries cliente.benchclient.consultas -sales cliente.benchclient.ventas -n $(BENCH_N) -events $(BENCH_EVENTS); rc=$$?; fi; \
+	kill $$pid 2>/dev/null; wait $$pid; \
 	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 40 $$data/dev.log; fi; \
 	rm -rf $$data; exit $$rc
