@@ -64,11 +64,36 @@ type Outbox interface {
 	Add(ctx context.Context, e Evento) error
 	// Claim returns up to limit recorded events that nobody claimed in the
 	// last lease, and claims them until now+lease, so that relays in
-	// several processes rarely publish one event twice. Events come in
-	// the order they were recorded (Registrado, then ID).
+	// several processes rarely publish one event twice. It takes each
+	// customer's events oldest first (ClaimOrder) and never one while an
+	// older event of its customer is claimed by another relay: a relay that
+	// died delays its customers' later events until its lease ends, rather
+	// than let them overtake.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Evento, error)
 	// Delete forgets published events.
 	Delete(ctx context.Context, ids []string) error
+}
+
+// ClaimOrder groups recorded events (in the order recorded) by customer:
+// customers in the order of their oldest event, each one's events by
+// version. A relay claims a customer's events in that order and stops at
+// the first it cannot claim.
+func ClaimOrder(events []Evento) [][]Evento {
+	index := map[int64]int{}
+	var groups [][]Evento
+	for _, e := range events {
+		i, ok := index[e.Cliente.ID]
+		if !ok {
+			i = len(groups)
+			index[e.Cliente.ID] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], e)
+	}
+	for _, g := range groups {
+		slices.SortStableFunc(g, func(a, b Evento) int { return cmp.Compare(a.Cliente.Version, b.Cliente.Version) })
+	}
+	return groups
 }
 
 // Publisher sends events to other services; it returns only once the

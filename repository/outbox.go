@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"crypto/rand"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -41,6 +42,8 @@ type eventoDoc struct {
 	// ReservadoHasta is the end of the lease of the relay that claimed the
 	// event; before the first claim, when it was recorded.
 	ReservadoHasta time.Time `bson:"reservadoHasta"`
+	// Relevo is the token of the Claim call that holds the lease.
+	Relevo []byte `bson:"relevo,omitempty"`
 }
 
 func (o *Outbox) Add(ctx context.Context, e handlers.Evento) error {
@@ -61,10 +64,21 @@ func (o *Outbox) Add(ctx context.Context, e handlers.Evento) error {
 	return mapError(err)
 }
 
+// claimWindow bounds how many recorded events one Claim reads. A customer's
+// events are recorded in version order, so a window of the oldest ones
+// never holds a later event without the earlier ones.
+const claimWindow = 1000
+
+// Claim takes its events with two writes, whatever their number: one
+// update stamps the chosen events with a token of this call, where nobody
+// holds them; a read learns which it got. Of each customer it keeps the
+// events it holds from the oldest chosen on, and hands back at once any
+// it holds after one another relay took, so none overtakes.
 func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]handlers.Evento, error) {
 	now = now.UTC().Truncate(time.Millisecond)
-	cur, err := o.coll.Find(ctx, bson.D{{Key: "reservadoHasta", Value: bson.D{{Key: "$lte", Value: now}}}},
-		options.Find().SetSort(bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	// Leased events are read too: they hold back their customers' later ones.
+	cur, err := o.coll.Find(ctx, bson.D{},
+		options.Find().SetSort(bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(claimWindow))
 	if err != nil {
 		return nil, mapError(err)
 	}
@@ -72,19 +86,71 @@ func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, mapError(err)
 	}
+	all := make([]handlers.Evento, len(docs))
+	leased := make(map[string]bool, len(docs))
+	for i, d := range docs {
+		all[i] = handlers.Evento{ID: d.ID, Tipo: d.Tipo, Cliente: d.Cliente.toHandlers(), Registrado: d.Registrado.UTC()}
+		leased[d.ID] = d.ReservadoHasta.After(now)
+	}
+	var chosen [][]handlers.Evento // per customer, oldest first
+	var ids []string
+	for _, group := range handlers.ClaimOrder(all) {
+		n := 0
+		for n < len(group) && len(ids) < limit && !leased[group[n].ID] {
+			ids = append(ids, group[n].ID)
+			n++
+		}
+		if n > 0 {
+			chosen = append(chosen, group[:n])
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+
+	token := make([]byte, 12)
+	rand.Read(token)
+	_, err = o.coll.UpdateMany(ctx,
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "reservadoHasta", Value: bson.D{{Key: "$lte", Value: now}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "reservadoHasta", Value: now.Add(lease)}, {Key: "relevo", Value: token}}}})
+	if err != nil {
+		return nil, mapError(err)
+	}
+	cur, err = o.coll.Find(ctx, bson.D{{Key: "relevo", Value: token}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, mapError(err)
+	}
+	var heldDocs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &heldDocs); err != nil {
+		return nil, mapError(err)
+	}
+	held := make(map[string]bool, len(heldDocs))
+	for _, d := range heldDocs {
+		held[d.ID] = true
+	}
 	var out []handlers.Evento
-	until := now.Add(lease)
-	for _, d := range docs {
-		// Taking the lease only if nobody took it since the read makes a
-		// concurrent relay skip the event (on MongoDB; FerretDB may let both
-		// publish it, which consumers tolerate).
-		res, err := o.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "reservadoHasta", Value: d.ReservadoHasta}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "reservadoHasta", Value: until}}}})
+	var handBack []string
+	for _, group := range chosen {
+		gap := false
+		for _, e := range group {
+			switch {
+			case !held[e.ID]:
+				gap = true // another relay was quicker: it publishes from here
+			case gap:
+				handBack = append(handBack, e.ID)
+			default:
+				out = append(out, e)
+			}
+		}
+	}
+	if len(handBack) > 0 {
+		_, err := o.coll.UpdateMany(ctx,
+			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: handBack}}}, {Key: "relevo", Value: token}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "reservadoHasta", Value: now}}}})
 		if err != nil {
 			return nil, mapError(err)
-		}
-		if res.MatchedCount == 1 {
-			out = append(out, handlers.Evento{ID: d.ID, Tipo: d.Tipo, Cliente: d.Cliente.toHandlers(), Registrado: d.Registrado.UTC()})
 		}
 	}
 	return out, nil

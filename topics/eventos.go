@@ -13,7 +13,7 @@ import (
 
 // CustomerEvent is the JSON body of a record on the customer events topic.
 // The record key is the customer id in decimal, so one customer's events
-// share a partition and arrive in version order.
+// share a partition; they are published in version order, and may repeat.
 type CustomerEvent struct {
 	// Type is "cliente." plus the kind of change: registrado, actualizado,
 	// desactivado, reactivado.

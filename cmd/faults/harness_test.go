@@ -79,6 +79,8 @@ func newScenario(t *testing.T, name string, extra ...string) *scenario {
 		"TOPIC_COMMANDS=faults." + id + ".comandos",
 		"TOPIC_QUERIES=faults." + id + ".consultas",
 		"TOPIC_DEAD_LETTER=faults." + id + ".dlq",
+		"TOPIC_SALES_EVENTS=faults." + id + ".ventas",
+		"TOPIC_CUSTOMER_EVENTS=faults." + id + ".eventos",
 		"TOPIC_PARTITIONS=6",
 		"WORKER_GROUP=faults-" + id,
 		"REPLY_TOPIC=faults." + id + ".respuestas",
@@ -86,6 +88,16 @@ func newScenario(t *testing.T, name string, extra ...string) *scenario {
 		"SHUTDOWN_TIMEOUT=10s",
 		"PATH=" + os.Getenv("PATH"),
 	}, extra...)}
+}
+
+// envValue returns the value of name in the scenario's environment.
+func (s *scenario) envValue(name string) string {
+	for _, kv := range s.env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // proc is one running binary.

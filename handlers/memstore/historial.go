@@ -141,16 +141,22 @@ func (o *Outbox) Add(ctx context.Context, e handlers.Evento) error {
 func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]handlers.Evento, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var out []handlers.Evento
+	all := make([]handlers.Evento, len(o.events))
+	byID := map[string]*outboxEntry{}
 	for i := range o.events {
-		if len(out) == limit {
-			break
+		all[i] = o.events[i].e
+		byID[o.events[i].e.ID] = &o.events[i]
+	}
+	var out []handlers.Evento
+	for _, group := range handlers.ClaimOrder(all) {
+		for _, e := range group {
+			entry := byID[e.ID]
+			if len(out) == limit || entry.claimedTil.After(now) {
+				break
+			}
+			entry.claimedTil = now.Add(lease)
+			out = append(out, e)
 		}
-		if o.events[i].claimedTil.After(now) {
-			continue
-		}
-		o.events[i].claimedTil = now.Add(lease)
-		out = append(out, o.events[i].e)
 	}
 	return out, nil
 }

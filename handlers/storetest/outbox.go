@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ func RunOutbox(t *testing.T, newOutbox func(t *testing.T) handlers.Outbox) {
 	}{
 		{"AddClaimDelete", testOutboxAddClaimDelete},
 		{"Leases", testOutboxLeases},
+		{"ConcurrentRelays", testOutboxConcurrentRelays},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newOutbox(t)) })
@@ -54,11 +57,12 @@ func testOutboxAddClaimDelete(t *testing.T, o handlers.Outbox) {
 		t.Fatal(err)
 	}
 	got, err := o.Claim(ctx(t), now, time.Minute, 10)
-	if err != nil || !slices.Equal(ids(got), ids(added)) {
-		t.Fatalf("Claim = %v, %v; want %v in the order added", ids(got), err, ids(added))
+	want := []handlers.Evento{added[0], added[2], added[1]} // by customer, oldest customer first
+	if err != nil || !slices.Equal(ids(got), ids(want)) {
+		t.Fatalf("Claim = %v, %v; want %v", ids(got), err, ids(want))
 	}
 	for i := range got {
-		g, w := got[i], added[i]
+		g, w := got[i], want[i]
 		if g.Tipo != w.Tipo || !g.Registrado.Equal(w.Registrado) || !g.Cliente.FechaRegistro.Equal(w.Cliente.FechaRegistro) {
 			t.Fatalf("event %d = %+v, want %+v", i, g, w)
 		}
@@ -85,21 +89,86 @@ func testOutboxLeases(t *testing.T, o handlers.Outbox) {
 			t.Fatal(err)
 		}
 	}
-	first, err := o.Claim(ctx(t), now, time.Minute, 3)
-	if err != nil || len(first) != 3 {
-		t.Fatalf("Claim(3) = %v, %v", ids(first), err)
+	if err := o.Add(ctx(t), evento(8, 1, handlers.CambioRegistrado)); err != nil {
+		t.Fatal(err)
 	}
-	// Within the lease, another relay gets only what is left.
+	first, err := o.Claim(ctx(t), now, time.Minute, 3)
+	if err != nil || !slices.Equal(ids(first), []string{"7-1", "7-2", "7-3"}) {
+		t.Fatalf("Claim(3) = %v, %v; want 7-1..7-3", ids(first), err)
+	}
+	// Within the lease, another relay gets only other customers' events:
+	// 7-4 must not overtake 7-1..7-3.
 	second, err := o.Claim(ctx(t), now.Add(time.Second), time.Minute, 10)
-	if err != nil || !slices.Equal(ids(second), []string{"7-4", "7-5"}) {
-		t.Fatalf("Claim during the lease = %v, %v; want 7-4, 7-5", ids(second), err)
+	if err != nil || !slices.Equal(ids(second), []string{"8-1"}) {
+		t.Fatalf("Claim during the lease = %v, %v; want 8-1 only", ids(second), err)
 	}
 	if none, err := o.Claim(ctx(t), now.Add(2*time.Second), time.Minute, 10); err != nil || len(none) != 0 {
 		t.Fatalf("Claim with all leased = %v, %v; want none", ids(none), err)
 	}
-	// A relay that died leaves its batch to be claimed after the lease.
+	// A relay that died leaves its batch to be claimed after the lease,
+	// still ahead of the customer's later events.
 	again, err := o.Claim(ctx(t), now.Add(time.Minute+500*time.Millisecond), time.Minute, 10)
-	if err != nil || !slices.Equal(ids(again), []string{"7-1", "7-2", "7-3"}) {
-		t.Fatalf("Claim after the lease = %v, %v; want 7-1..7-3", ids(again), err)
+	if err != nil || !slices.Equal(ids(again), []string{"7-1", "7-2", "7-3", "7-4", "7-5"}) {
+		t.Fatalf("Claim after the lease = %v, %v; want 7-1..7-5", ids(again), err)
+	}
+}
+
+// testOutboxConcurrentRelays has relays claim, publish and delete at once
+// until nothing is left: every event is claimed, and never a version before
+// the one below it (a later version never overtakes an earlier one held by
+// another relay).
+func testOutboxConcurrentRelays(t *testing.T, o handlers.Outbox) {
+	const customers, versions, relays = 12, 5, 4
+	for v := int64(1); v <= versions; v++ {
+		for c := int64(1); c <= customers; c++ {
+			if err := o.Add(ctx(t), evento(c, v, handlers.CambioActualizado)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	now := fecha.Add(time.Hour)
+	var (
+		mu      sync.Mutex
+		claimed = map[string]int{}
+		errs    []string
+		wg      sync.WaitGroup
+	)
+	// claim claims once, "publishes" (records) and deletes what it got, as
+	// a relay does, and reports whether it got anything.
+	claim := func() bool {
+		got, err := o.Claim(ctx(t), now, time.Hour, 7)
+		mu.Lock()
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		for _, e := range got {
+			claimed[e.ID]++
+			if v := e.Cliente.Version; v > 1 && claimed[fmt.Sprintf("%d-%d", e.Cliente.ID, v-1)] == 0 {
+				errs = append(errs, fmt.Sprintf("%s claimed while version %d was not", e.ID, v-1))
+			}
+		}
+		mu.Unlock()
+		if err := o.Delete(ctx(t), ids(got)); err != nil {
+			t.Error(err)
+		}
+		return err == nil && len(got) > 0
+	}
+	for range relays {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100 && claim(); i++ {
+			}
+		}()
+	}
+	wg.Wait()
+	// A relay that lost a race may have stopped early: drain what is left.
+	for i := 0; i < 100 && claim(); i++ {
+	}
+	if len(errs) > 0 {
+		t.Fatalf("%d problems, e.g. %v", len(errs), errs[:min(5, len(errs))])
+	}
+	if len(claimed) != customers*versions {
+		t.Fatalf("%d of %d events claimed", len(claimed), customers*versions)
 	}
 }
