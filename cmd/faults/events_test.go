@@ -5,7 +5,6 @@ package faults
 // relay) while the worker is killed in the middle of commands.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -397,6 +396,11 @@ func createCustomers(ctx context.Context, t *testing.T, sc *scenario, base strin
 
 // forEach runs f for every customer, 8 at a time.
 func forEach(ids []int64, f func(id int64)) {
+	parallel(context.Background(), len(ids), func(i int) { f(ids[i]) })
+}
+
+// parallel runs f for 0..n-1, 8 at a time, until ctx ends.
+func parallel(ctx context.Context, n int, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
@@ -405,10 +409,10 @@ func forEach(ids []int64, f func(id int64)) {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(ids) {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
-				f(ids[i])
+				f(i)
 			}
 		}()
 	}
@@ -610,41 +614,6 @@ func lifeOf(sc *scenario, i int) []change {
 	return life
 }
 
-// sendRetrying sends one change with its idempotency key, retrying on
-// transport errors, 503 and 504 until a final answer or ctx ends (status
-// -1). It returns the final status, the version the answer names (ETag)
-// and the body.
-func sendRetrying(ctx context.Context, method, target string, body map[string]any, key string, statuses *statusCounts) (int, int64, []byte) {
-	var raw []byte
-	if body != nil {
-		raw, _ = json.Marshal(body)
-	}
-	for {
-		req, _ := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(raw))
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		req.Header.Set("Idempotency-Key", key)
-		resp, err := httpClient.Do(req)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			statuses.add(resp.StatusCode)
-			if resp.StatusCode != 503 && resp.StatusCode != 504 {
-				v, _ := strconv.ParseInt(strings.Trim(resp.Header.Get("ETag"), `"`), 10, 64)
-				return resp.StatusCode, v, b
-			}
-		} else {
-			statuses.add(0)
-		}
-		select {
-		case <-ctx.Done():
-			return -1, 0, nil
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
 // seenEvent is what the reader saw of one (customer, version).
 type seenEvent struct {
 	count int
@@ -838,58 +807,46 @@ func TestWorkerKilledDuringCommandsLosesNoEvent(t *testing.T) {
 		failures = append(failures, fmt.Sprintf(format, args...))
 	}
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				var id int64
-				for step, c := range lives[i] {
-					target := base + "/cliente"
-					if c.method != "POST" {
-						target = fmt.Sprintf("%s/cliente/%d", base, id)
-					}
-					status, version, body := sendRetrying(ctx, c.method, target, c.body, c.key, &statuses)
-					if status != c.status {
-						if status != -1 {
-							fail("customer %d change %d (%s %s): status %d: %s", i, step+1, c.method, c.kind, status, body)
-						}
-						break // its outcome is open: the rest of the life is not sent
-					}
-					if c.method == "POST" {
-						var cv clienteVersion
-						if err := json.Unmarshal(body, &cv); err != nil || cv.ID <= 0 {
-							fail("customer %d: create answered %s", i, body)
-							break
-						}
-						id, version = cv.ID, cv.Version
-					}
-					acks[i] = append(acks[i], ack{id, version, time.Now()})
-					if version != int64(step+1) {
-						fail("customer %d (id %d) change %d (%s %s) answered version %d", i, id, step+1, c.method, c.kind, version)
-					}
-					if acked.Add(1) == killAfter {
-						once.Do(func() {
-							go func() {
-								t0 := time.Now()
-								worker.kill9()
-								p, err := sc.launch(t, "worker", "worker-2")
-								worker2, downtime = p, time.Since(t0)
-								disrupted <- err
-							}()
-						})
-					}
-				}
+	parallel(ctx, n, func(i int) {
+		var id int64
+		for step, c := range lives[i] {
+			target := base + "/cliente"
+			if c.method != "POST" {
+				target = fmt.Sprintf("%s/cliente/%d", base, id)
 			}
-		}()
-	}
-	wg.Wait()
+			o := sendRetrying(ctx, c.method, target, c.body, c.key, &statuses, 0)
+			status, version, body := o.status, o.version, o.body
+			if status != c.status {
+				if status != -1 {
+					fail("customer %d change %d (%s %s): status %d: %s", i, step+1, c.method, c.kind, status, body)
+				}
+				break // its outcome is open: the rest of the life is not sent
+			}
+			if c.method == "POST" {
+				var cv clienteVersion
+				if err := json.Unmarshal(body, &cv); err != nil || cv.ID <= 0 {
+					fail("customer %d: create answered %s", i, body)
+					break
+				}
+				id, version = cv.ID, cv.Version
+			}
+			acks[i] = append(acks[i], ack{id, version, time.Now()})
+			if version != int64(step+1) {
+				fail("customer %d (id %d) change %d (%s %s) answered version %d", i, id, step+1, c.method, c.kind, version)
+			}
+			if acked.Add(1) == killAfter {
+				once.Do(func() {
+					go func() {
+						t0 := time.Now()
+						worker.kill9()
+						p, err := sc.launch(t, "worker", "worker-2")
+						worker2, downtime = p, time.Since(t0)
+						disrupted <- err
+					}()
+				})
+			}
+		}
+	})
 	loadEnd := time.Now()
 	loadTook := loadEnd.Sub(start)
 	if acked.Load() < killAfter {

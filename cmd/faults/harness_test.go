@@ -241,12 +241,13 @@ type outcome struct {
 	status   int
 	attempts int
 	body     []byte
+	version  int64 // from the answer's ETag, 0 without one
 }
 
 var httpClient = &http.Client{Timeout: 15 * time.Second}
 
 // createRetrying POSTs body with an idempotency key and retries on network
-// errors, 503 and 504 (the answers that leave the outcome open) until a
+// errors, 503 and 504 (the outcome is open, the key makes a retry safe) until a
 // final answer or the bound. statuses counts every answer seen.
 func createRetrying(ctx context.Context, base string, body map[string]any, key string, statuses *statusCounts) outcome {
 	return createRetryingN(ctx, base, body, key, statuses, 0)
@@ -255,10 +256,22 @@ func createRetrying(ctx context.Context, base string, body map[string]any, key s
 // createRetryingN is createRetrying with at most maxAttempts attempts
 // (0 for no limit but ctx).
 func createRetryingN(ctx context.Context, base string, body map[string]any, key string, statuses *statusCounts, maxAttempts int) outcome {
-	raw, _ := json.Marshal(body)
+	return sendRetrying(ctx, "POST", base+"/cliente", body, key, statuses, maxAttempts)
+}
+
+// sendRetrying sends one request (body nil for none) with an idempotency
+// key, retrying on transport errors, 503 and 504 until a final answer, ctx
+// ends (status -1) or maxAttempts (status 0; 0 for no limit but ctx).
+func sendRetrying(ctx context.Context, method, target string, body map[string]any, key string, statuses *statusCounts, maxAttempts int) outcome {
+	var raw []byte
+	if body != nil {
+		raw, _ = json.Marshal(body)
+	}
 	for attempt := 1; ; attempt++ {
-		req, _ := http.NewRequestWithContext(ctx, "POST", base+"/cliente", bytes.NewReader(raw))
-		req.Header.Set("Content-Type", "application/json")
+		req, _ := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(raw))
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		req.Header.Set("Idempotency-Key", key)
 		resp, err := httpClient.Do(req)
 		if err == nil {
@@ -266,7 +279,8 @@ func createRetryingN(ctx context.Context, base string, body map[string]any, key 
 			resp.Body.Close()
 			statuses.add(resp.StatusCode)
 			if resp.StatusCode != 503 && resp.StatusCode != 504 {
-				return outcome{status: resp.StatusCode, attempts: attempt, body: b}
+				v, _ := strconv.ParseInt(strings.Trim(resp.Header.Get("ETag"), `"`), 10, 64)
+				return outcome{status: resp.StatusCode, attempts: attempt, body: b, version: v}
 			}
 		} else {
 			statuses.add(0)
