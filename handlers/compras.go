@@ -29,9 +29,6 @@ type Compra struct {
 	ClienteInactivo bool
 }
 
-// Cuenta reports whether the purchase counts in the customer's totals.
-func (c Compra) Cuenta() bool { return c.Registrada && !c.Anulada }
-
 // MismaVenta reports whether two registrations describe the same sale, so
 // that a redelivered event is told from a sale id reused for another sale.
 func (c Compra) MismaVenta(o Compra) bool {

@@ -31,13 +31,8 @@ const (
 	OutcomeInvalid          = "invalid"
 )
 
-// DecodeSalesEvent parses a sales event envelope; the payload is decoded
-// by its type. Failures are *handlers.Error with CodeInvalid.
-func DecodeSalesEvent(body []byte) (Request, error) {
-	ev, _, err := decodeSalesEvent(body)
-	return ev, err
-}
-
+// decodeSalesEvent parses a sales event envelope, saying which dead-letter
+// reason a failure is; the payload is decoded by its type.
 func decodeSalesEvent(body []byte) (Request, string, error) {
 	return decodeEnvelope(body, "event", func(t Type) bool { return t == TypeVentaRegistrada || t == TypeVentaAnulada })
 }
@@ -185,7 +180,9 @@ func ObserveSales(log zerolog.Logger, metrics *SalesMetrics) Middleware {
 			ev = ev.Str("type", typ).Str("outcome", reply.outcome).Dur("duration", elapsed).
 				Str("topic", m.Topic).Int("partition", m.Partition).Int64("offset", m.Offset)
 			var res handlers.ResultadoVenta
-			if reply.Data != nil && json.Unmarshal(reply.Data, &res) == nil && res.ClienteID != 0 {
+			// Decoding the ids only for an event that is logged keeps it off
+			// the path of every applied sale (logged at debug).
+			if ev.Enabled() && reply.Data != nil && json.Unmarshal(reply.Data, &res) == nil && res.ClienteID != 0 {
 				ev = ev.Str("venta_id", res.VentaID).Str("cliente_id", strconv.FormatInt(res.ClienteID, 10))
 			}
 			if reply.Error != nil {
