@@ -1,6 +1,3 @@
-// Package handlers holds the customer use cases. It knows nothing of Kafka,
-// HTTP or MongoDB: transports call Service, and Service reaches storage only
-// through the Store interface declared here.
 package handlers
 
 import (

@@ -3,7 +3,6 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -171,7 +170,7 @@ func newHistorial(t *testing.T, wrap func(handlers.Historial) handlers.Historial
 	if wrap != nil {
 		f.hist = wrap(f.hist)
 	}
-	f.svc = handlers.NewService(f.store, func() time.Time { return clock }).WithHistorial(f.hist)
+	f.svc = memstore.Service(handlers.Deps{Store: f.store, Now: func() time.Time { return clock }, Historial: f.hist})
 	ctx := context.Background()
 	var err error
 	if f.ana, err = f.svc.Crear(ctx, valid(), handlers.Cambio{}); err != nil {
@@ -247,7 +246,7 @@ func TestSalesEventsInAnyOrder(t *testing.T) {
 	if r, _ := f.svc.Resumen(ctx, luis); r.Compras != 1 {
 		t.Fatalf("the inactive customer's sale is attached: %+v", r)
 	}
-	page, err := f.svc.Compras(ctx, luis, 0, "")
+	page, err := f.svc.Compras(ctx, luis, nil, "")
 	if err != nil || len(page.Compras) != 1 || !page.Compras[0].ClienteInactivo {
 		t.Fatalf("luis' history %+v, %v", page, err)
 	}
@@ -338,7 +337,7 @@ func TestComprasPaging(t *testing.T) {
 	var seen []string
 	cursor := ""
 	for pages := 1; ; pages++ {
-		p, err := f.svc.Compras(ctx, f.ana.ID, 0, cursor)
+		p, err := f.svc.Compras(ctx, f.ana.ID, nil, cursor)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,35 +356,49 @@ func TestComprasPaging(t *testing.T) {
 		t.Fatalf("history %v", seen)
 	}
 	// Exactly a page's worth leaves no empty next page.
-	if p, _ := f.svc.Compras(ctx, f.ana.ID, 25, ""); len(p.Compras) != 25 || p.Siguiente != "" {
+	if p, _ := f.svc.Compras(ctx, f.ana.ID, ptr(25), ""); len(p.Compras) != 25 || p.Siguiente != "" {
 		t.Fatalf("limit 25: %d, next %q", len(p.Compras), p.Siguiente)
 	}
 	for _, tc := range []struct {
 		id     int64
-		limite int
+		limite *int
 		cursor string
 		fields string
 	}{
-		{0, 0, "", "id"},
-		{f.ana.ID, 101, "", "limite"},
-		{f.ana.ID, -1, "%%%", "limite,cursor"},
-		{f.ana.ID, 0, "e30", "cursor"}, // "{}"
+		{0, nil, "", "id"},
+		{f.ana.ID, ptr(101), "", "limite"},
+		{f.ana.ID, ptr(-1), "%%%", "limite,cursor"},
+		{f.ana.ID, nil, "e30", "cursor"}, // "{}"
 	} {
 		_, err := f.svc.Compras(ctx, tc.id, tc.limite, tc.cursor)
 		if joined(fieldsOf(err)) != tc.fields {
-			t.Errorf("Compras(%d, %d, %q) = %v, want fields %s", tc.id, tc.limite, tc.cursor, err, tc.fields)
+			t.Errorf("Compras(%d, %v, %q) = %v, want fields %s", tc.id, tc.limite, tc.cursor, err, tc.fields)
 		}
 	}
-	if _, err := f.svc.Compras(ctx, 999, 0, ""); handlers.ErrorCode(err) != handlers.CodeNotFound {
+	if _, err := f.svc.Compras(ctx, 999, nil, ""); handlers.ErrorCode(err) != handlers.CodeNotFound {
 		t.Fatalf("unknown customer's history: %v", err)
 	}
 }
 
-func TestServiceWithoutHistorial(t *testing.T) {
-	svc, _ := newService()
-	_, err := svc.Resumen(context.Background(), 1)
-	if handlers.ErrorCode(err) != handlers.CodeInternal || errors.Is(err, handlers.ErrRevision) {
-		t.Fatalf("Resumen without a history store: %v", err)
+// A service is never built without a dependency it would discover
+// missing only when the first command needs it.
+func TestNewServiceRefusesMissingDependencies(t *testing.T) {
+	full := handlers.Deps{Store: memstore.New(), Historial: memstore.NewHistorial(), Outbox: memstore.NewOutbox(),
+		Idempotency: memstore.NewIdempotency(), IdempotencyTTL: time.Hour, Now: time.Now}
+	if _, err := handlers.NewService(full); err != nil {
+		t.Fatalf("all dependencies given: %v", err)
+	}
+	for name, drop := range map[string]func(*handlers.Deps){
+		"Store": func(d *handlers.Deps) { d.Store = nil }, "Historial": func(d *handlers.Deps) { d.Historial = nil },
+		"Outbox": func(d *handlers.Deps) { d.Outbox = nil }, "Idempotency": func(d *handlers.Deps) { d.Idempotency = nil },
+		"IdempotencyTTL": func(d *handlers.Deps) { d.IdempotencyTTL = 0 }, "Now": func(d *handlers.Deps) { d.Now = nil },
+	} {
+		d := full
+		drop(&d)
+		svc, err := handlers.NewService(d)
+		if svc != nil || err == nil || !strings.Contains(err.Error(), name+" is required") {
+			t.Errorf("without %s: %v, %v; want an error naming it", name, svc, err)
+		}
 	}
 }
 
@@ -408,4 +421,32 @@ func FuzzValidarVenta(f *testing.F) {
 			t.Fatalf("accepted %+v from %q %q (%v %q)", c, total, moneda, back, msg)
 		}
 	})
+}
+
+// A history page survives the trip through JSON that a client makes.
+func TestCompraJSONRoundTrip(t *testing.T) {
+	total, _ := handlers.ParseImporte("149.90", "PEN")
+	fecha := time.Date(2026, 11, 1, 10, 0, 0, 123_000_000, time.UTC)
+	for _, c := range []handlers.Compra{
+		{VentaID: "V1", ClienteID: 7, Fecha: fecha, Total: total, Items: 2, Registrada: true},
+		{VentaID: "V2", ClienteID: 7, Fecha: fecha, Total: total, Items: 1, Registrada: true, Anulada: true,
+			FechaAnulacion: fecha.Add(time.Hour), ClienteInactivo: true},
+	} {
+		raw, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back handlers.Compra
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		if !back.MismaVenta(c) || back.Anulada != c.Anulada || !back.FechaAnulacion.Equal(c.FechaAnulacion) ||
+			back.ClienteInactivo != c.ClienteInactivo || !back.Registrada {
+			t.Fatalf("%s became %+v, was %+v", raw, back, c)
+		}
+	}
+	var bad handlers.Compra
+	if err := json.Unmarshal([]byte(`{"ventaId":"V","total":"x","moneda":"PEN","fecha":"2026-11-01T10:00:00Z"}`), &bad); err == nil {
+		t.Fatal("a purchase with a malformed total decoded")
+	}
 }

@@ -109,3 +109,38 @@ func AsError(err error) *Error {
 	}
 	return Wrap(CodeInternal, err, "internal error")
 }
+
+// fieldErrors collects the problems of one request, so that every wrong
+// field is named at once.
+type fieldErrors []FieldError
+
+func (v *fieldErrors) add(field, msg string) {
+	*v = append(*v, FieldError{Field: field, Message: msg})
+}
+
+// addFrom adds the field errors of err, if it has any.
+func (v *fieldErrors) addFrom(err error) {
+	if err != nil {
+		*v = append(*v, AsError(err).Fields...)
+	}
+}
+
+// err is nil without problems, else an invalid-request error with message.
+func (v fieldErrors) err(message string) error {
+	if len(v) == 0 {
+		return nil
+	}
+	return &Error{Code: CodeInvalid, Message: message, Fields: v}
+}
+
+// PrintableASCII reports whether s has only printable ASCII characters:
+// what identifiers other systems give us (sale ids, idempotency keys) may
+// hold.
+func PrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -57,7 +57,7 @@ func EventoDe(c Cliente, now time.Time) Evento {
 // Outbox keeps the events of changes until they are published: a change
 // records its event right after its own write, and a crash in between is
 // repaired by the command's redelivery (see Service.idempotent), so no
-// change goes without its event. outboxtest.Run is the suite every
+// change goes without its event. storetest.RunOutbox is the suite every
 // implementation passes.
 type Outbox interface {
 	// Add records e unless an event with its ID is recorded already.
@@ -102,53 +102,9 @@ type Publisher interface {
 	Publish(ctx context.Context, events []Evento) error
 }
 
-// WithOutbox makes every change record its event in o.
-func (s *Service) WithOutbox(o Outbox) *Service {
-	s.outbox = o
-	return s
-}
-
 // recordEvent records the event of the change that produced c. A failure
 // fails the command before its idempotency record is finished, so the
 // retry records it again.
 func (s *Service) recordEvent(ctx context.Context, c Cliente) error {
-	if s.outbox == nil {
-		return nil
-	}
 	return s.outbox.Add(ctx, EventoDe(c, s.now()))
-}
-
-// Relay moves events from an outbox to a publisher.
-type Relay struct {
-	Outbox    Outbox
-	Publisher Publisher
-	Now       func() time.Time
-	// Lease is how long a claimed batch is reserved for this relay; after
-	// it, another relay may publish the batch again.
-	Lease time.Duration
-	// Batch is the most events moved at once.
-	Batch int
-}
-
-// RunOnce publishes one batch and deletes it once published. It returns how
-// many events it published. Events of one customer are published in
-// version order.
-func (r Relay) RunOnce(ctx context.Context) (int, error) {
-	events, err := r.Outbox.Claim(ctx, r.Now(), r.Lease, r.Batch)
-	if err != nil || len(events) == 0 {
-		return 0, err
-	}
-	slices.SortStableFunc(events, func(a, b Evento) int {
-		return cmp.Or(cmp.Compare(a.Cliente.ID, b.Cliente.ID), cmp.Compare(a.Cliente.Version, b.Cliente.Version))
-	})
-	if err := r.Publisher.Publish(ctx, events); err != nil {
-		return 0, err
-	}
-	ids := make([]string, len(events))
-	for i, e := range events {
-		ids[i] = e.ID
-	}
-	// A failed delete only means the batch is published again after its
-	// lease: at-least-once, as consumers expect.
-	return len(events), r.Outbox.Delete(ctx, ids)
 }

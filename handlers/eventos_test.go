@@ -24,9 +24,7 @@ func newEvents(outbox func(*memstore.Outbox) handlers.Outbox) *eventsFixture {
 	if outbox != nil {
 		o = outbox(f.outbox)
 	}
-	f.svc = handlers.NewService(f.store, func() time.Time { return clock }).
-		WithIdempotency(memstore.NewIdempotencia(), time.Hour).
-		WithOutbox(o)
+	f.svc = memstore.Service(handlers.Deps{Store: f.store, Now: func() time.Time { return clock }, Idempotency: memstore.NewIdempotency(), IdempotencyTTL: time.Hour, Outbox: o})
 	return f
 }
 

@@ -11,24 +11,24 @@ import (
 // DefaultIdempotencyTTL is how long a command's result is kept for retries.
 const DefaultIdempotencyTTL = 24 * time.Hour
 
-// Resultado is a command's outcome, kept so that a retry gets it again.
-type Resultado struct {
+// StoredResult is a command's outcome, kept so that a retry gets it again.
+type StoredResult struct {
 	Cliente *Cliente     `json:"cliente,omitempty"`
 	Code    Code         `json:"code,omitempty"`
 	Message string       `json:"message,omitempty"`
 	Fields  []FieldError `json:"fields,omitempty"`
 }
 
-func resultadoDe(c Cliente, err error) Resultado {
+func storedResultOf(c Cliente, err error) StoredResult {
 	if err != nil {
 		e := AsError(err)
-		return Resultado{Code: e.Code, Message: e.Message, Fields: e.Fields}
+		return StoredResult{Code: e.Code, Message: e.Message, Fields: e.Fields}
 	}
-	return Resultado{Cliente: &c}
+	return StoredResult{Cliente: &c}
 }
 
 // Unpack returns the outcome as the command first returned it.
-func (r Resultado) Unpack() (Cliente, error) {
+func (r StoredResult) Unpack() (Cliente, error) {
 	if r.Code != "" {
 		return Cliente{}, &Error{Code: r.Code, Message: r.Message, Fields: r.Fields}
 	}
@@ -38,27 +38,27 @@ func (r Resultado) Unpack() (Cliente, error) {
 	return *r.Cliente, nil
 }
 
-// Registro is what is kept under an idempotency key.
-type Registro struct {
+// IdempotencyRecord is what is kept under an idempotency key.
+type IdempotencyRecord struct {
 	Key  string
 	Hash string // fingerprint of the request first sent with the key
 	Done bool   // false while the request is being (or was partly) handled
 	// Resultado is set when Done.
-	Resultado Resultado
+	Resultado StoredResult
 	Creado    time.Time
 }
 
-// Idempotencia keeps idempotency records. Implementations must be safe
+// IdempotencyStore keeps idempotency records. Implementations must be safe
 // for concurrent use, also by several processes; idempotencytest.Run is
 // the suite every implementation passes.
-type Idempotencia interface {
+type IdempotencyStore interface {
 	// Begin records a new pending request hash under key and returns
 	// started=true, unless a record younger than ttl (at now) exists: then
 	// it returns that record and started=false. An older record is
 	// replaced as if absent. Of concurrent Begins on one key, one starts.
-	Begin(ctx context.Context, key, hash string, now time.Time, ttl time.Duration) (rec Registro, started bool, err error)
+	Begin(ctx context.Context, key, hash string, now time.Time, ttl time.Duration) (rec IdempotencyRecord, started bool, err error)
 	// Finish marks key's request done with its result.
-	Finish(ctx context.Context, key string, r Resultado) error
+	Finish(ctx context.Context, key string, r StoredResult) error
 	// Expire deletes the records created before before, returning how many.
 	Expire(ctx context.Context, before time.Time) (int, error)
 }
@@ -85,7 +85,7 @@ func fingerprint(op string, parts ...any) string {
 func (s *Service) idempotent(ctx context.Context, key, hash string,
 	locate func(ctx context.Context) (Cliente, bool, error),
 	apply func() (Cliente, error)) (Cliente, error) {
-	if key == "" || s.idem == nil {
+	if key == "" {
 		c, err := apply()
 		if err == nil && c.LastOp == key {
 			err = s.recordEvent(ctx, c)
@@ -113,7 +113,7 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 			if err := s.recordEvent(ctx, c); err != nil {
 				return Cliente{}, err
 			}
-			return c, s.idem.Finish(ctx, key, resultadoDe(c, nil))
+			return c, s.idem.Finish(ctx, key, storedResultOf(c, nil))
 		}
 	}
 	c, err := apply()
@@ -123,7 +123,7 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 	if code := ErrorCode(err); code == CodeUnavailable || code == CodeInternal {
 		return c, err // not a final answer: a retry may still succeed
 	}
-	if ferr := s.idem.Finish(ctx, key, resultadoDe(c, err)); ferr != nil {
+	if ferr := s.idem.Finish(ctx, key, storedResultOf(c, err)); ferr != nil {
 		// The change stands; a retry finds it through locate.
 		return Cliente{}, ferr
 	}
@@ -133,8 +133,28 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 // ExpireIdempotency deletes idempotency records older than the TTL. The
 // worker calls it periodically: FerretDB has no TTL indexes.
 func (s *Service) ExpireIdempotency(ctx context.Context) (int, error) {
-	if s.idem == nil {
-		return 0, nil
-	}
 	return s.idem.Expire(ctx, s.now().Add(-s.ttl))
+}
+
+// applied reports whether the customer get returns carries the change made
+// under key (see idempotent).
+func (s *Service) applied(ctx context.Context, key string, get func() (Cliente, error)) (Cliente, bool, error) {
+	c, err := get()
+	switch {
+	case ErrorCode(err) == CodeNotFound:
+		return Cliente{}, false, nil
+	case err != nil:
+		return Cliente{}, false, err
+	}
+	return c, c.LastOp == key, nil
+}
+
+// locateByID is the locate function of a change to customer id.
+func (s *Service) locateByID(id int64, key string) func(context.Context) (Cliente, bool, error) {
+	return func(ctx context.Context) (Cliente, bool, error) {
+		if id <= 0 {
+			return Cliente{}, false, nil
+		}
+		return s.applied(ctx, key, func() (Cliente, error) { return s.store.Get(ctx, id) })
+	}
 }

@@ -12,13 +12,13 @@ import (
 type idemFixture struct {
 	svc   *handlers.Service
 	store *memstore.Store
-	idem  *memstore.Idempotencia
+	idem  *memstore.Idempotency
 	now   time.Time
 }
 
 func newIdem() *idemFixture {
-	f := &idemFixture{store: memstore.New(), idem: memstore.NewIdempotencia(), now: clock}
-	f.svc = handlers.NewService(f.store, func() time.Time { return f.now }).WithIdempotency(f.idem, 24*time.Hour)
+	f := &idemFixture{store: memstore.New(), idem: memstore.NewIdempotency(), now: clock}
+	f.svc = memstore.Service(handlers.Deps{Store: f.store, Now: func() time.Time { return f.now }, Idempotency: f.idem, IdempotencyTTL: 24 * time.Hour})
 	return f
 }
 
@@ -94,16 +94,16 @@ func TestKeyReusedForAnotherRequestIsRejected(t *testing.T) {
 // failFinishOnce loses the first Finish, as a crash between the change and
 // the idempotency record would.
 type failFinishOnce struct {
-	*memstore.Idempotencia
+	*memstore.Idempotency
 	failed bool
 }
 
-func (f *failFinishOnce) Finish(ctx context.Context, key string, r handlers.Resultado) error {
+func (f *failFinishOnce) Finish(ctx context.Context, key string, r handlers.StoredResult) error {
 	if !f.failed {
 		f.failed = true
 		return handlers.Errorf(handlers.CodeUnavailable, "crashed")
 	}
-	return f.Idempotencia.Finish(ctx, key, r)
+	return f.Idempotency.Finish(ctx, key, r)
 }
 
 // failInsertOnce fails the first Insert before changing anything.
@@ -123,8 +123,8 @@ func (f *failInsertOnce) Insert(ctx context.Context, c handlers.Campos, t time.T
 func TestRetryAfterCrashBetweenChangeAndRecord(t *testing.T) {
 	ctx := context.Background()
 	store := memstore.New()
-	idem := &failFinishOnce{Idempotencia: memstore.NewIdempotencia()}
-	svc := handlers.NewService(store, func() time.Time { return clock }).WithIdempotency(idem, time.Hour)
+	idem := &failFinishOnce{Idempotency: memstore.NewIdempotency()}
+	svc := memstore.Service(handlers.Deps{Store: store, Now: func() time.Time { return clock }, Idempotency: idem, IdempotencyTTL: time.Hour})
 
 	if _, err := svc.Crear(ctx, valid(), key("k-crear")); handlers.ErrorCode(err) != handlers.CodeUnavailable {
 		t.Fatalf("first attempt: %v, want the simulated crash", err)
@@ -156,7 +156,7 @@ func TestRetryAfterCrashBetweenChangeAndRecord(t *testing.T) {
 func TestRetryAfterCrashBeforeTheChange(t *testing.T) {
 	ctx := context.Background()
 	store := &failInsertOnce{Store: memstore.New()}
-	svc := handlers.NewService(store, func() time.Time { return clock }).WithIdempotency(memstore.NewIdempotencia(), time.Hour)
+	svc := memstore.Service(handlers.Deps{Store: store, Now: func() time.Time { return clock }, Idempotency: memstore.NewIdempotency(), IdempotencyTTL: time.Hour})
 	if _, err := svc.Crear(ctx, valid(), key("k")); handlers.ErrorCode(err) != handlers.CodeUnavailable {
 		t.Fatalf("first attempt: %v", err)
 	}

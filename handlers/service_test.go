@@ -16,7 +16,7 @@ var clock = time.Date(2026, 11, 25, 10, 30, 0, 123_456_789, time.UTC)
 
 func newService() (*handlers.Service, *memstore.Store) {
 	st := memstore.New()
-	return handlers.NewService(st, func() time.Time { return clock }), st
+	return memstore.Service(handlers.Deps{Store: st, Now: func() time.Time { return clock }}), st
 }
 
 func TestServiceCases(t *testing.T) {

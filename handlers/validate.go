@@ -24,46 +24,45 @@ const phoneRegion = "PE"
 // problem at once, one FieldError per field, as an *Error with CodeInvalid.
 func Validate(d Datos) (Campos, error) {
 	var (
-		c    Campos
-		errs []FieldError
-		fail = func(field, msg string) { errs = append(errs, FieldError{Field: field, Message: msg}) }
+		c Campos
+		v fieldErrors
 	)
 
 	if d.DNI == nil || strings.TrimSpace(*d.DNI) == "" {
-		fail("dni", "is required")
+		v.add("dni", "is required")
 	} else if dni, msg := NormalizeDNI(*d.DNI); msg != "" {
-		fail("dni", msg)
+		v.add("dni", msg)
 	} else {
 		c.DNI = dni
 	}
 
 	if d.Nombre == nil || strings.TrimSpace(*d.Nombre) == "" {
-		fail("nombre", "is required")
+		v.add("nombre", "is required")
 	} else {
 		c.Nombre = strings.TrimSpace(*d.Nombre)
 		if msg := checkText(c.Nombre, minNombre, maxNombre); msg != "" {
-			fail("nombre", msg)
+			v.add("nombre", msg)
 		}
 	}
 
 	if d.Apellido != nil {
 		c.Apellido = strings.TrimSpace(*d.Apellido)
 		if msg := checkText(c.Apellido, 0, maxNombre); msg != "" {
-			fail("apellido", msg)
+			v.add("apellido", msg)
 		}
 	}
 
 	if d.Email == nil || strings.TrimSpace(*d.Email) == "" {
-		fail("email", "is required")
+		v.add("email", "is required")
 	} else if email, msg := NormalizeEmail(*d.Email); msg != "" {
-		fail("email", msg)
+		v.add("email", msg)
 	} else {
 		c.Email = email
 	}
 
 	if d.Telefono != nil && strings.TrimSpace(*d.Telefono) != "" {
 		if tel, msg := NormalizeTelefono(*d.Telefono); msg != "" {
-			fail("telefono", msg)
+			v.add("telefono", msg)
 		} else {
 			c.Telefono = tel
 		}
@@ -72,12 +71,12 @@ func Validate(d Datos) (Campos, error) {
 	if d.Direccion != nil {
 		c.Direccion = strings.TrimSpace(*d.Direccion)
 		if msg := checkText(c.Direccion, 0, maxDireccion); msg != "" {
-			fail("direccion", msg)
+			v.add("direccion", msg)
 		}
 	}
 
-	if len(errs) > 0 {
-		return Campos{}, &Error{Code: CodeInvalid, Message: "the customer data is not valid", Fields: errs}
+	if err := v.err("the customer data is not valid"); err != nil {
+		return Campos{}, err
 	}
 	return c, nil
 }

@@ -163,7 +163,7 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 
 	others := []collIndex{{
 		// Expire deletes idempotency records by age.
-		m.db.Collection(idempotenciaColl),
+		m.db.Collection(idempotencyColl),
 		mongo.IndexModel{Keys: bson.D{{Key: "creado", Value: 1}}, Options: options.Index().SetName("creado")},
 	}}
 	others = append(others, historialIndexes(m.db)...)
@@ -234,6 +234,18 @@ func (d *cliente) toHandlers() handlers.Cliente {
 	}
 }
 
+// clienteDocOf is the stored form of c; dates are truncated to BSON's
+// milliseconds, so what is returned equals what a later read gives.
+func clienteDocOf(c handlers.Cliente) cliente {
+	fecha := c.FechaRegistro.UTC().Truncate(time.Millisecond)
+	return cliente{
+		ID: c.ID, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
+		Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion,
+		FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"),
+		Activo: c.Activo, Version: c.Version, LastOp: c.LastOp, Cambio: c.Cambio,
+	}
+}
+
 // editable are the fields Replace overwrites.
 func editable(c handlers.Campos) bson.D {
 	return bson.D{
@@ -247,20 +259,16 @@ func editable(c handlers.Campos) bson.D {
 }
 
 func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro time.Time, op string) (handlers.Cliente, error) {
-	// BSON dates hold milliseconds; truncating here makes the returned
-	// customer equal to what a later read gives.
-	fecha := fechaRegistro.UTC().Truncate(time.Millisecond)
 	for attempt := 1; ; attempt++ {
 		id, err := m.nextID(ctx, attempt)
 		if err != nil {
 			return handlers.Cliente{}, err
 		}
-		d := cliente{
+		d := clienteDocOf(handlers.Cliente{
 			ID: id, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
-			Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion,
-			FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"),
+			Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion, FechaRegistro: fechaRegistro,
 			Activo: true, Version: 1, LastOp: op, Cambio: handlers.CambioRegistrado,
-		}
+		})
 		_, err = m.clientes.InsertOne(ctx, d)
 		if err == nil {
 			return d.toHandlers(), nil

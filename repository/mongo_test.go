@@ -116,9 +116,9 @@ func TestContract(t *testing.T) {
 	})
 }
 
-func TestIdempotenciaContract(t *testing.T) {
-	idempotencytest.Run(t, func(t *testing.T) handlers.Idempotencia {
-		return newStore(t, newDatabase(t)).Idempotencia()
+func TestIdempotencyContract(t *testing.T) {
+	idempotencytest.Run(t, func(t *testing.T) handlers.IdempotencyStore {
+		return newStore(t, newDatabase(t)).Idempotency()
 	})
 }
 

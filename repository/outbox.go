@@ -47,17 +47,10 @@ type eventoDoc struct {
 }
 
 func (o *Outbox) Add(ctx context.Context, e handlers.Evento) error {
-	c := e.Cliente
-	fecha := c.FechaRegistro.UTC().Truncate(time.Millisecond)
 	at := e.Registrado.UTC().Truncate(time.Millisecond)
-	_, err := o.coll.InsertOne(ctx, eventoDoc{
-		ID: e.ID, Tipo: e.Tipo, Registrado: at, ReservadoHasta: at,
-		Cliente: cliente{
-			ID: c.ID, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido, Email: c.Email,
-			Telefono: c.Telefono, Direccion: c.Direccion, FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"),
-			Activo: c.Activo, Version: c.Version, Cambio: c.Cambio,
-		},
-	})
+	c := clienteDocOf(e.Cliente)
+	c.LastOp = "" // the event carries the change, not the request behind it
+	_, err := o.coll.InsertOne(ctx, eventoDoc{ID: e.ID, Tipo: e.Tipo, Registrado: at, ReservadoHasta: at, Cliente: c})
 	if _, dup := duplicateKey(err); dup {
 		return nil
 	}

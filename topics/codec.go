@@ -22,17 +22,11 @@ func EncodeRequest(c Call) ([]byte, error) {
 	return json.Marshal(Request{Type: c.Type, Meta: c.Meta, Data: data})
 }
 
-// DecodeRequest parses a request body. Every failure is an *handlers.Error
-// with CodeInvalid, so it can be sent back as an error reply as it is.
-func DecodeRequest(body []byte) (Request, error) {
-	req, _, err := decodeRequest(body)
-	return req, err
-}
-
-// decodeRequest is DecodeRequest that also says which dead-letter reason a
-// failure is.
+// decodeRequest parses a request body. Every failure is an *handlers.Error
+// with CodeInvalid, so it can be sent back as an error reply as it is, and
+// comes with the dead-letter reason it is.
 func decodeRequest(body []byte) (Request, string, error) {
-	return decodeEnvelope(body, "message", Type.Known)
+	return decodeEnvelope(body, "message", known)
 }
 
 // decodeEnvelope parses the envelope shared by requests and sales events
@@ -98,11 +92,11 @@ func jsonTypeName(kind string) string {
 // NewReply builds the reply to a request of type t from a handler's result.
 func NewReply(t Type, data any, err error) Reply {
 	if err != nil {
-		return Reply{Type: t, Status: StatusError, Error: NewErrorBody(err), cause: err}
+		return Reply{Type: t, Status: StatusError, Error: NewErrorBody(err)}
 	}
 	raw, mErr := json.Marshal(data)
 	if mErr != nil {
-		return Reply{Type: t, Status: StatusError, Error: NewErrorBody(mErr), cause: mErr}
+		return Reply{Type: t, Status: StatusError, Error: NewErrorBody(mErr)}
 	}
 	return Reply{Type: t, Status: StatusOK, Data: raw}
 }

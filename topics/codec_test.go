@@ -28,7 +28,7 @@ func TestDecodeRequest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := DecodeRequest([]byte(tc.body))
+			_, _, err := decodeRequest([]byte(tc.body))
 			if (err == nil) != tc.ok {
 				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
 			}
@@ -43,7 +43,7 @@ func TestDecodeRequest(t *testing.T) {
 		})
 	}
 	big := make([]byte, MaxMessageBytes+1)
-	if _, err := DecodeRequest(big); handlers.ErrorCode(err) != handlers.CodeInvalid {
+	if _, _, err := decodeRequest(big); handlers.ErrorCode(err) != handlers.CodeInvalid {
 		t.Fatalf("oversize: %v", err)
 	}
 }
@@ -116,13 +116,15 @@ func FuzzDispatch(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	svc := handlers.NewService(memstore.New(), time.Now)
+	svc := memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now})
 	h := Dispatcher(svc)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		reply := h(context.Background(), Message{Body: body})
+		m := Message{Body: body, Type: peekType(body)}
+		res, err := h(context.Background(), m)
+		reply := NewReply(m.Type, res, err)
 		switch reply.Status {
 		case StatusOK:
-			if reply.Error != nil || len(reply.Data) == 0 || !reply.Type.Known() {
+			if reply.Error != nil || len(reply.Data) == 0 || !known(reply.Type) {
 				t.Fatalf("ok reply %+v", reply)
 			}
 		case StatusError:

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/jea/cliente/handlers/backoff"
 )
 
 // ConsumerConfig configures Consume.
@@ -30,25 +30,21 @@ type ConsumerConfig struct {
 	// DrainTimeout bounds shutdown: in-flight messages get this long to
 	// finish, reply and commit after ctx ends.
 	DrainTimeout time.Duration
-	// DeadLetterTopic receives a copy of every poison message (undecodable,
-	// unknown type, oversize, or one that made the handler panic), with
-	// headers naming the reason and the source. Empty disables it.
-	DeadLetterTopic string
-	// Metrics, if set, counts dead letters.
-	Metrics *WorkerMetrics
 	// LaneKey, if set, replaces the record key as what Ordered keeps in
 	// order (it gets the record's key and body).
 	LaneKey func(key, body []byte) []byte
 }
 
 // Consume reads cfg.Topic as member of cfg.GroupID until ctx ends, handing
-// each message to cfg.Handler and sending the reply it returns.
+// each message to cfg.Handler and sending the reply made from what it
+// returns, if the message asked for one.
 //
 // Delivery is at-least-once: a message's offset is committed only after its
 // handler returned and its reply was written (or it asked for none), and
 // offsets are committed in order per partition, so a crash at any point
 // leads to redelivery, never to loss. A message that cannot be decoded gets
 // an error reply and is committed like any other: it never stops the loop.
+// Only a message the handler abandoned (errAbandoned) stays uncommitted.
 //
 // On ctx end Consume stops fetching, lets in-flight messages finish within
 // DrainTimeout, commits what finished, leaves the group and returns nil.
@@ -117,7 +113,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 }
 
 func fetchLoop(ctx context.Context, reader *kafka.Reader, lanes *lanes, commits *committer, log zerolog.Logger) error {
-	backoff := 50 * time.Millisecond
+	wait := backoff.New(50*time.Millisecond, 2*time.Second)
 	for {
 		m, err := reader.FetchMessage(ctx)
 		if err != nil {
@@ -125,15 +121,12 @@ func fetchLoop(ctx context.Context, reader *kafka.Reader, lanes *lanes, commits 
 				return nil
 			}
 			log.Warn().Err(err).Msg("fetch failed")
-			select {
-			case <-ctx.Done():
+			if !wait.Wait(ctx) {
 				return nil
-			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 2*time.Second)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		wait.Reset()
 		commits.fetched(m)
 		select {
 		case lanes.pick(m) <- m:
@@ -144,25 +137,22 @@ func fetchLoop(ctx context.Context, reader *kafka.Reader, lanes *lanes, commits 
 	}
 }
 
-// handleOne runs the handler, copies a poison message to the dead-letter
-// topic, and writes the reply, if one was asked for. It reports whether the
-// message may be committed: not if the handler abandoned it.
+// handleOne runs the handler and writes the reply, if one was asked for.
+// It reports whether the message may be committed: not if the handler
+// abandoned it.
 func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zerolog.Logger, km kafka.Message) bool {
 	m := Message{
 		Topic: km.Topic, Partition: km.Partition, Offset: km.Offset,
-		Key: km.Key, Body: km.Value, Routing: routingOf(km.Headers),
+		Key: km.Key, Body: km.Value, Routing: routingOf(km.Headers), Type: peekType(km.Value), headers: km.Headers,
 	}
-	reply := cfg.Handler(ctx, m)
-	if reply.abandon {
+	res, err := cfg.Handler(ctx, m)
+	if errors.Is(err, errAbandoned) {
 		return false
-	}
-	if reply.poison != "" && cfg.DeadLetterTopic != "" {
-		deadLetter(ctx, cfg, w, log, km, reply)
 	}
 	if !m.Routing.HasReply() {
 		return true
 	}
-	msg, err := replyMessage(m.Routing, reply)
+	msg, err := replyMessage(m.Routing, NewReply(m.Type, res, err))
 	if err != nil {
 		log.Error().Err(err).Msg("cannot encode reply")
 		return true
@@ -177,37 +167,6 @@ func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zer
 			Str("correlation_id", FormatCorrelationID(m.Routing.CorrelationID)).Msg("reply not delivered")
 	}
 	return true
-}
-
-// deadLetter copies km to the dead-letter topic. A copy that cannot be
-// written is logged and given up: the message was deliberately rejected,
-// and holding its partition back would stop every message behind it.
-func deadLetter(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zerolog.Logger, km kafka.Message, reply Reply) {
-	msg := kafka.Message{Topic: cfg.DeadLetterTopic, Key: km.Key, Value: km.Value}
-	msg.Headers = append(msg.Headers, km.Headers...)
-	msg.Headers = append(msg.Headers,
-		kafka.Header{Key: HeaderDLQReason, Value: []byte(reply.poison)},
-		kafka.Header{Key: HeaderDLQSourceTopic, Value: []byte(km.Topic)},
-		kafka.Header{Key: HeaderDLQSourcePartition, Value: []byte(strconv.Itoa(km.Partition))},
-		kafka.Header{Key: HeaderDLQSourceOffset, Value: []byte(strconv.FormatInt(km.Offset, 10))},
-	)
-	if reply.Error != nil {
-		msg.Headers = append(msg.Headers, kafka.Header{Key: HeaderDLQError, Value: []byte(reply.Error.Message)})
-	}
-	// The reply-partition header of the original must not steer the copy.
-	msg.Headers = slices.DeleteFunc(msg.Headers, func(h kafka.Header) bool { return h.Key == HeaderReplyPartition })
-	writeCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := writeReply(writeCtx, w, msg); err != nil {
-		log.Error().Err(err).Str("reason", reply.poison).Int("partition", km.Partition).Int64("offset", km.Offset).
-			Msg("dead letter not written")
-		return
-	}
-	if cfg.Metrics != nil {
-		cfg.Metrics.deadLetters.WithLabelValues(reply.poison).Inc()
-	}
-	log.Warn().Str("reason", reply.poison).Int("partition", km.Partition).Int64("offset", km.Offset).
-		Str("dead_letter_topic", cfg.DeadLetterTopic).Msg("poison message dead-lettered")
 }
 
 // writeReply writes msg, retrying while its topic is unknown: a requester

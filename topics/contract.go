@@ -100,25 +100,6 @@ const (
 	TypeVentaAnulada    Type = "venta.anulada"
 )
 
-// IsCommand reports whether t changes state.
-func (t Type) IsCommand() bool {
-	switch t {
-	case TypeCrear, TypeActualizar, TypeEliminar:
-		return true
-	}
-	return false
-}
-
-// Known reports whether t is a type this version of the contract defines.
-func (t Type) Known() bool {
-	switch t {
-	case TypeCrear, TypeActualizar, TypeEliminar, TypeObtener, TypeObtenerPorDNI, TypeObtenerPorEmail, TypeListar,
-		TypeObtenerVarios, TypeValidarParaVenta, TypeCompras, TypeResumen:
-		return true
-	}
-	return false
-}
-
 // Meta is request metadata that is not part of the operation itself. Fields
 // are optional; workers ignore what they do not yet use.
 type Meta struct {
@@ -170,7 +151,7 @@ type IDs struct {
 // handlers.DefaultLimiteCompras) and the cursor a previous page returned.
 type Compras struct {
 	ID     int64  `json:"id"`
-	Limite int    `json:"limite,omitempty"`
+	Limite *int   `json:"limite,omitempty"`
 	Cursor string `json:"cursor,omitempty"`
 }
 
@@ -195,18 +176,6 @@ type Reply struct {
 	Status string          `json:"status"`
 	Data   json.RawMessage `json:"data,omitempty"`
 	Error  *ErrorBody      `json:"error,omitempty"`
-
-	// cause is the error behind an error reply, kept for the worker's logs.
-	cause error
-	// poison, when set, says why the request can never succeed as sent
-	// (one of the DeadLetter* reasons): the consumer copies it to the
-	// dead-letter topic.
-	poison string
-	// outcome, when set, is a finer outcome than status for metrics.
-	outcome string
-	// abandon, when set, leaves the message uncommitted: it was not
-	// handled (shutdown came first) and must be delivered again.
-	abandon bool
 }
 
 // ErrorBody describes a failed request. Code is the reply code: the

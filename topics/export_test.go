@@ -1,7 +1,16 @@
 package topics
 
-// Accessors of unexported reply state, for the external tests only.
+import "errors"
 
-func OutcomeOf(r Reply) string          { return r.outcome }
-func DeadLetterReasonOf(r Reply) string { return r.poison }
-func Abandoned(r Reply) bool            { return r.abandon }
+// Views of unexported handling state, for the external tests only.
+
+func OutcomeOf(res any, err error) string { return outcomeOf(res, err) }
+
+func DeadLetterReasonOf(err error) string {
+	if p, ok := err.(*poisonError); ok {
+		return p.reason
+	}
+	return ""
+}
+
+func Abandoned(err error) bool { return errors.Is(err, errAbandoned) }

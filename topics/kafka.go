@@ -9,6 +9,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/jea/cliente/handlers/backoff"
 )
 
 // TopicSpec describes a topic the service needs.
@@ -102,7 +104,7 @@ func Ping(ctx context.Context, brokers []string) error {
 // retry calls fn with capped exponential backoff until it succeeds or ctx
 // ends.
 func retry(ctx context.Context, log zerolog.Logger, what string, fn func() error) error {
-	backoff := 50 * time.Millisecond
+	wait := backoff.New(50*time.Millisecond, 2*time.Second)
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil {
@@ -111,12 +113,9 @@ func retry(ctx context.Context, log zerolog.Logger, what string, fn func() error
 		if attempt%10 == 1 {
 			log.Warn().Err(err).Int("attempt", attempt).Msgf("%s: retrying", what)
 		}
-		select {
-		case <-ctx.Done():
+		if !wait.Wait(ctx) {
 			return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 2*time.Second)
 	}
 }
 

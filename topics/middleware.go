@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -13,20 +14,40 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/handlers/backoff"
 )
 
-// Recover turns a panic in the handler into an internal-error reply, so one
-// poisonous message cannot crash the worker.
+// poisonError marks a failure that no retry can fix: the message can never
+// succeed as sent. DeadLetters copies such messages to the dead-letter
+// topic; the reply is made from the error inside, as for any error.
+type poisonError struct {
+	reason string // one of the DeadLetter* reasons
+	// outcome, if set, is the metric outcome instead of the error's code.
+	outcome string
+	err     error
+}
+
+func (e *poisonError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *poisonError) Unwrap() error { return e.err }
+
+// deadLetter marks err as poison, for reason.
+func deadLetter(reason string, err error) error { return &poisonError{reason: reason, err: err} }
+
+// errAbandoned marks a message that was not handled (shutdown came first):
+// it is not committed, so it is delivered again, and not counted.
+var errAbandoned = errors.New("not handled before shutdown")
+
+// Recover turns a panic in the handler into an internal error, dead-lettered
+// as "panic", so one poisonous message cannot crash the worker.
 func Recover(log zerolog.Logger) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, m Message) (reply Reply) {
+		return func(ctx context.Context, m Message) (res any, err error) {
 			defer func() {
 				if p := recover(); p != nil {
 					log.Error().Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).
 						Str("topic", m.Topic).Int("partition", m.Partition).Int64("offset", m.Offset).
 						Msg("handler panicked")
-					reply = NewReply(peekType(m.Body), nil, handlers.Errorf(handlers.CodeInternal, "internal error"))
-					reply.poison = DeadLetterPanic
+					res, err = nil, deadLetter(DeadLetterPanic, handlers.Errorf(handlers.CodeInternal, "internal error"))
 				}
 			}()
 			return next(ctx, m)
@@ -34,59 +55,59 @@ func Recover(log zerolog.Logger) Middleware {
 	}
 }
 
-// RetryPolicy bounds the retries of transient failures.
+// RetryPolicy bounds the retries of transient failures (CodeUnavailable:
+// the database is unreachable), with capped exponential backoff.
 type RetryPolicy struct {
-	Attempts int           // including the first; below 2 means no retry
+	// Attempts, including the first, after which the last answer is final
+	// (the requester is told, the message committed): for requests, whose
+	// caller can send again. 0 means retry for as long as ctx lasts and
+	// then leave the message uncommitted: for events, which nobody sends
+	// again.
+	Attempts int
 	Backoff  time.Duration // before the second attempt, doubling after
 	Max      time.Duration // cap of one backoff
 }
 
-// RetryUnavailable runs the handler again, with capped exponential backoff,
-// while it answers CodeUnavailable (the database is unreachable), up to the
-// policy's attempts. Commands are idempotent (see CommandKey), so a retry
-// never applies one twice. The last answer, "unavailable" included, is
-// final: the requester is told, and the message is committed.
-func RetryUnavailable(p RetryPolicy) Middleware {
+// Retry runs the handler again while it fails with CodeUnavailable, as p
+// says. Commands are idempotent (see CommandKey) and sales events are
+// keyed by sale, so a retry never applies anything twice.
+func Retry(p RetryPolicy) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, m Message) Reply {
-			backoff := p.Backoff
+		return func(ctx context.Context, m Message) (any, error) {
+			wait := backoff.New(p.Backoff, p.Max)
 			for attempt := 1; ; attempt++ {
-				reply := next(ctx, m)
-				if reply.Error == nil || reply.Error.Code != handlers.CodeUnavailable || attempt >= p.Attempts {
-					return reply
+				res, err := next(ctx, m)
+				if handlers.ErrorCode(err) != handlers.CodeUnavailable || (p.Attempts > 0 && attempt >= p.Attempts) {
+					return res, err
 				}
-				select {
-				case <-ctx.Done():
-					return reply
-				case <-time.After(backoff):
+				if !wait.Wait(ctx) {
+					if p.Attempts == 0 {
+						return res, fmt.Errorf("%w: %w", errAbandoned, err)
+					}
+					return res, err
 				}
-				backoff = min(backoff*2, p.Max)
 			}
 		}
 	}
 }
 
-// peekType reads the type of a request body, or "" if it has none known.
-func peekType(body []byte) Type {
-	var probe struct {
-		Type Type `json:"type"`
-	}
-	if json.Unmarshal(body, &probe) != nil || !probe.Type.Known() {
-		return ""
-	}
-	return probe.Type
+// HandlingMetrics count and time the messages of one kind of consumer
+// (requests, sales events), by message type and outcome.
+type HandlingMetrics struct {
+	handled  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	// known says which types become label values: a client cannot blow up
+	// the metrics' cardinality with made-up types.
+	known func(Type) bool
+	// routine is the log level of an expected outcome; warn lists the
+	// outcomes logged at warn besides unavailable.
+	routine zerolog.Level
+	warn    map[string]bool
 }
 
-// WorkerMetrics are the worker's message-handling metrics.
-type WorkerMetrics struct {
-	handled     *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	deadLetters *prometheus.CounterVec
-}
-
-// NewWorkerMetrics registers the worker metrics on reg.
-func NewWorkerMetrics(reg prometheus.Registerer) *WorkerMetrics {
-	m := &WorkerMetrics{
+// NewWorkerMetrics registers the metrics of request handling on reg.
+func NewWorkerMetrics(reg prometheus.Registerer) *HandlingMetrics {
+	m := &HandlingMetrics{
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cliente_worker_messages_handled_total",
 			Help: "Request messages handled, by message type and outcome (ok or an error code).",
@@ -96,53 +117,97 @@ func NewWorkerMetrics(reg prometheus.Registerer) *WorkerMetrics {
 			Help:    "Time to handle one request message, from decode to reply built, by message type.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"type"}),
+		known:   known,
+		routine: zerolog.InfoLevel,
 	}
-	m.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "cliente_worker_dead_letters_total",
-		Help: "Poison messages copied to the dead-letter topic, by reason.",
-	}, []string{"reason"})
-	reg.MustRegister(m.handled, m.duration, m.deadLetters)
+	reg.MustRegister(m.handled, m.duration)
 	return m
 }
 
 // Observe logs one event per handled message and records its metrics. It
 // logs the correlation id, type, outcome and duration, never the payload:
-// no DNI or email reaches the logs.
-func Observe(log zerolog.Logger, metrics *WorkerMetrics) Middleware {
+// no DNI or email reaches the logs. Abandoned messages are not counted:
+// they come again.
+func Observe(log zerolog.Logger, metrics *HandlingMetrics) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, m Message) Reply {
+		return func(ctx context.Context, m Message) (any, error) {
 			start := time.Now()
-			reply := next(ctx, m)
+			res, err := next(ctx, m)
 			elapsed := time.Since(start)
-
-			// Only known types become label values: a client cannot blow up
-			// the metric's cardinality with made-up types.
-			typ := string(reply.Type)
-			if !reply.Type.Known() {
+			if errors.Is(err, errAbandoned) {
+				return res, err
+			}
+			typ := string(m.Type)
+			if !metrics.known(m.Type) {
 				typ = "unknown"
 			}
-			outcome := StatusOK
-			if reply.Error != nil {
-				outcome = string(reply.Error.Code)
-			}
+			outcome := outcomeOf(res, err)
 			metrics.handled.WithLabelValues(typ, outcome).Inc()
 			metrics.duration.WithLabelValues(typ).Observe(elapsed.Seconds())
 
-			ev := log.Info()
-			switch handlers.Code(outcome) {
-			case handlers.CodeInternal:
-				ev = log.Error().Err(reply.cause)
-			case handlers.CodeUnavailable:
-				ev = log.Warn().Err(reply.cause)
+			ev := log.WithLevel(metrics.routine)
+			switch code := handlers.ErrorCode(err); {
+			case code == handlers.CodeInternal:
+				ev = log.Error().Err(err)
+			case code == handlers.CodeUnavailable:
+				ev = log.Warn().Err(err)
+			case metrics.warn[outcome]:
+				ev = log.Warn()
 			}
-			ev.Str("correlation_id", FormatCorrelationID(m.Routing.CorrelationID)).
-				Str("type", typ).Str("outcome", outcome).
-				Dur("duration", elapsed).
+			if !ev.Enabled() {
+				return res, err
+			}
+			if id := m.Routing.CorrelationID; len(id) > 0 {
+				ev = ev.Str("correlation_id", FormatCorrelationID(id))
+			}
+			if f, ok := res.(logFielder); ok {
+				ev = f.logFields(ev)
+			}
+			if err != nil {
+				ev = ev.Str("error", handlers.AsError(err).Message)
+			}
+			ev.Str("type", typ).Str("outcome", outcome).Dur("duration", elapsed).
 				Str("topic", m.Topic).Int("partition", m.Partition).Int64("offset", m.Offset).
 				Msg("message handled")
-			return reply
+			return res, err
 		}
 	}
+}
+
+// outcomeOf is the metric outcome of a handled message: the poison error's
+// own outcome, else the error's code, else the result's outcome, else ok.
+func outcomeOf(res any, err error) string {
+	var p *poisonError
+	switch {
+	case errors.As(err, &p) && p.outcome != "":
+		return p.outcome
+	case err != nil:
+		return string(handlers.ErrorCode(err))
+	}
+	if o, ok := res.(interface{ outcome() string }); ok {
+		return o.outcome()
+	}
+	return StatusOK
+}
+
+// logFielder is a result that adds identifiers (never personal data) to
+// the log event of its message.
+type logFielder interface {
+	logFields(*zerolog.Event) *zerolog.Event
+}
+
+// peekType reads the type of a request body as sent, or "" if it has none.
+func peekType(body []byte) Type {
+	if len(body) > MaxMessageBytes {
+		return ""
+	}
+	var probe struct {
+		Type Type `json:"type"`
+	}
+	if json.Unmarshal(body, &probe) != nil {
+		return ""
+	}
+	return probe.Type
 }
 
 // FormatCorrelationID renders correlation bytes for logs: text ids as they

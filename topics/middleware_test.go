@@ -8,7 +8,7 @@ import (
 	"github.com/jea/cliente/handlers"
 )
 
-func TestRetryUnavailable(t *testing.T) {
+func TestRetryBounded(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		failures  int // unavailable answers before success
@@ -22,26 +22,26 @@ func TestRetryUnavailable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls := 0
-			h := RetryUnavailable(RetryPolicy{Attempts: tc.attempts, Backoff: time.Millisecond, Max: 4 * time.Millisecond})(
-				func(ctx context.Context, m Message) Reply {
+			h := Retry(RetryPolicy{Attempts: tc.attempts, Backoff: time.Millisecond, Max: 4 * time.Millisecond})(
+				func(ctx context.Context, m Message) (any, error) {
 					calls++
 					if calls <= tc.failures {
-						return NewReply(TypeObtener, nil, handlers.Errorf(handlers.CodeUnavailable, "db down"))
+						return nil, handlers.Errorf(handlers.CodeUnavailable, "db down")
 					}
-					return NewReply(TypeObtener, handlers.Cliente{ID: 1}, nil)
+					return handlers.Cliente{ID: 1}, nil
 				})
-			r := h(context.Background(), Message{})
-			if calls != tc.wantCalls || handlers.ErrorCode(r.Err()) != tc.wantCode {
-				t.Fatalf("calls %d, code %q; want %d, %q", calls, handlers.ErrorCode(r.Err()), tc.wantCalls, tc.wantCode)
+			_, err := h(context.Background(), Message{})
+			if calls != tc.wantCalls || handlers.ErrorCode(err) != tc.wantCode {
+				t.Fatalf("calls %d, code %q; want %d, %q", calls, handlers.ErrorCode(err), tc.wantCalls, tc.wantCode)
 			}
 		})
 	}
 	// Other errors are final at once.
 	calls := 0
-	RetryUnavailable(RetryPolicy{Attempts: 5, Backoff: time.Millisecond, Max: time.Millisecond})(
-		func(context.Context, Message) Reply {
+	Retry(RetryPolicy{Attempts: 5, Backoff: time.Millisecond, Max: time.Millisecond})(
+		func(context.Context, Message) (any, error) {
 			calls++
-			return NewReply(TypeCrear, nil, handlers.Conflict("dni"))
+			return nil, handlers.Conflict("dni")
 		})(context.Background(), Message{})
 	if calls != 1 {
 		t.Fatalf("a conflict was retried %d times", calls-1)

@@ -13,6 +13,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/jea/cliente/handlers/backoff"
+
 	"github.com/jea/cliente/handlers"
 )
 
@@ -133,7 +135,7 @@ func (r *Requester) Call(ctx context.Context, c Call) (Reply, error) {
 		return Reply{}, handlers.Wrap(handlers.CodeInternal, err, "cannot encode request")
 	}
 	topic := r.cfg.QueryTopic
-	if c.Type.IsCommand() {
+	if isCommand(c.Type) {
 		topic = r.cfg.CommandTopic
 	}
 	id := make([]byte, 16)
@@ -188,7 +190,7 @@ func (r *Requester) readReplies(ctx context.Context, reader *kafka.Reader, offse
 			closeBounded(r.cfg.Log, "reply reader", reader.Close)
 		}
 	}()
-	backoff := 50 * time.Millisecond
+	wait := backoff.New(50*time.Millisecond, 2*time.Second)
 	for {
 		m, err := reader.ReadMessage(ctx)
 		if err != nil {
@@ -197,12 +199,9 @@ func (r *Requester) readReplies(ctx context.Context, reader *kafka.Reader, offse
 			}
 			r.loopErr.Store(&err)
 			r.cfg.Log.Warn().Err(err).Int64("offset", offset).Msg("reading replies failed; reopening the reader")
-			select {
-			case <-ctx.Done():
+			if !wait.Wait(ctx) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 2*time.Second)
 			closeBounded(r.cfg.Log, "reply reader", reader.Close)
 			if reader, err = r.openReader(offset); err != nil {
 				r.loopErr.Store(&err) // only for a negative offset: not expected
@@ -211,7 +210,7 @@ func (r *Requester) readReplies(ctx context.Context, reader *kafka.Reader, offse
 			continue
 		}
 		offset = m.Offset + 1
-		backoff = 50 * time.Millisecond
+		wait.Reset()
 		r.loopErr.Store(nil)
 		id, _ := header(m.Headers, HeaderCorrelationID)
 		r.mu.Lock()

@@ -43,7 +43,7 @@ type stack struct {
 
 // startStack provisions uniquely named topics, runs command and query
 // consumers over a memstore-backed service, and returns a requester.
-func startStack(t *testing.T, svc topics.Service) *stack {
+func startStack(t *testing.T, svc *handlers.Service) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
@@ -58,14 +58,15 @@ func startStack(t *testing.T, svc topics.Service) *stack {
 		topics.TopicSpec{Name: prefix + "dlq", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	h := topics.Chain(topics.Dispatcher(svc), topics.Recover(log), topics.Observe(log, topics.NewWorkerMetrics(prometheus.NewRegistry())))
+	reg := prometheus.NewRegistry()
+	dl := topics.NewDeadLetters(bs, prefix+"dlq", log, reg)
+	h := topics.Chain(topics.Dispatcher(svc), topics.Observe(log, topics.NewWorkerMetrics(reg)), dl.Middleware(), topics.Recover(log))
 	done := make(chan struct{}, 2)
 	for _, c := range []topics.ConsumerConfig{
 		{Topic: cmd, Ordered: true},
 		{Topic: qry},
 	} {
 		c.Brokers, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = bs, prefix+"g", 4, h, log, 5*time.Second
-		c.DeadLetterTopic = prefix + "dlq"
 		go func() { topics.Consume(ctx, c); done <- struct{}{} }()
 	}
 	req, err := topics.NewRequester(startCtx, topics.RequesterConfig{
@@ -77,6 +78,7 @@ func startStack(t *testing.T, svc topics.Service) *stack {
 	t.Cleanup(func() {
 		req.Close()
 		cancel()
+		defer dl.Close()
 		for range 2 {
 			select {
 			case <-done:
@@ -213,12 +215,13 @@ func TestPoisonMessagesGetErrorReplies(t *testing.T) {
 	}
 }
 
-type panicky struct{ topics.Service }
+// panicky is a store whose lookups by id panic.
+type panicky struct{ *memstore.Store }
 
-func (panicky) Obtener(context.Context, int64) (handlers.Cliente, error) { panic("boom") }
+func (panicky) Get(context.Context, int64) (handlers.Cliente, error) { panic("boom") }
 
 func TestPanickingHandlerRepliesInternal(t *testing.T) {
-	s := startStack(t, panicky{newService()})
+	s := startStack(t, memstore.Service(handlers.Deps{Store: panicky{memstore.New()}}))
 	r := call(t, s, topics.Obtener(1))
 	if handlers.ErrorCode(r.Err()) != handlers.CodeInternal {
 		t.Fatalf("reply %+v, want internal error", r)
@@ -350,7 +353,7 @@ func TestCommandsForOneCustomerApplyInOrder(t *testing.T) {
 }
 
 func newService() *handlers.Service {
-	return handlers.NewService(memstore.New(), time.Now).WithIdempotency(memstore.NewIdempotencia(), time.Hour)
+	return memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now, Idempotency: memstore.NewIdempotency(), IdempotencyTTL: time.Hour})
 }
 
 // Kafka redelivers: the same message (same correlation id, no explicit

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -38,17 +37,14 @@ func decodeSalesEvent(body []byte) (Request, string, error) {
 }
 
 // SalesEvents applies each sales event to the purchase history. Nothing is
-// replied; the returned Reply carries the outcome for metrics and logs, and
-// marks events that can never apply (malformed, unknown customer, a sale id
-// reused for another sale) for the dead-letter topic, from which they can
-// be replayed once fixed.
+// replied. Events that can never apply (malformed, unknown customer, a sale
+// id reused for another sale, an internal failure) are marked for the
+// dead-letter topic, from which they can be replayed once fixed.
 func SalesEvents(svc SalesService) Handler {
-	return func(ctx context.Context, m Message) Reply {
+	return func(ctx context.Context, m Message) (any, error) {
 		ev, reason, err := decodeSalesEvent(m.Body)
 		if err != nil {
-			reply := NewReply(ev.Type, nil, err)
-			reply.poison, reply.outcome = reason, OutcomeInvalid
-			return reply
+			return nil, &poisonError{reason: reason, outcome: OutcomeInvalid, err: err}
 		}
 		var res handlers.ResultadoVenta
 		if ev.Type == TypeVentaRegistrada {
@@ -62,28 +58,46 @@ func SalesEvents(svc SalesService) Handler {
 				res, err = svc.AnularVenta(ctx, d)
 			}
 		}
-		reply := NewReply(ev.Type, res, err)
+		out := salesResult{res}
 		switch code := handlers.ErrorCode(err); {
 		case code == handlers.CodeInvalid:
-			reply.poison, reply.outcome = DeadLetterInvalid, OutcomeInvalid
+			return out, &poisonError{reason: DeadLetterInvalid, outcome: OutcomeInvalid, err: err}
 		case code == handlers.CodeInternal:
 			// Not transient, and an event must not be lost: park it.
-			reply.poison, reply.outcome = DeadLetterFailed, string(code)
+			return out, deadLetter(DeadLetterFailed, err)
 		case err != nil:
-			reply.outcome = string(code)
+			return out, err
 		case res.Resultado == handlers.VentaRechazada && res.Motivo == handlers.MotivoConflicto:
-			reply.poison, reply.outcome = DeadLetterConflictingSale, OutcomeConflictingSale
+			return out, &poisonError{reason: DeadLetterConflictingSale, outcome: OutcomeConflictingSale,
+				err: handlers.Errorf(handlers.CodeConflict, "sale %s is already registered as a different sale", res.VentaID)}
 		case res.Resultado == handlers.VentaRechazada:
-			reply.poison, reply.outcome = DeadLetterUnknownCustomer, OutcomeUnknownCustomer
-		case res.Motivo == handlers.MotivoInactivo:
-			reply.outcome = OutcomeInactiveCustomer
-		case res.Resultado == handlers.VentaDuplicada:
-			reply.outcome = OutcomeDuplicate
-		default:
-			reply.outcome = OutcomeApplied
+			return out, &poisonError{reason: DeadLetterUnknownCustomer, outcome: OutcomeUnknownCustomer,
+				err: handlers.Errorf(handlers.CodeNotFound, "customer %d does not exist", res.ClienteID)}
 		}
-		return reply
+		return out, nil
 	}
+}
+
+// salesResult is a sales event's result as the middlewares see it.
+type salesResult struct{ handlers.ResultadoVenta }
+
+func (r salesResult) outcome() string {
+	switch {
+	case r.Motivo == handlers.MotivoInactivo:
+		return OutcomeInactiveCustomer
+	case r.Resultado == handlers.VentaDuplicada:
+		return OutcomeDuplicate
+	}
+	return OutcomeApplied
+}
+
+// logFields names the sale and customer (business identifiers, not
+// personal data).
+func (r salesResult) logFields(ev *zerolog.Event) *zerolog.Event {
+	if r.ClienteID == 0 {
+		return ev
+	}
+	return ev.Str("venta_id", r.VentaID).Str("cliente_id", strconv.FormatInt(r.ClienteID, 10))
 }
 
 // SalesEventLane orders sales events by the customer they name, whatever
@@ -102,42 +116,12 @@ func SalesEventLane(key, body []byte) []byte {
 	return []byte(probe.Data.ClienteID.String())
 }
 
-// RetryUntilDone runs the handler again while it answers CodeUnavailable,
-// with capped exponential backoff, for as long as ctx lasts. It is for
-// events: unlike a request, whose caller can resend, an event given up is
-// lost. If ctx ends first the message is left uncommitted, to be delivered
-// again.
-func RetryUntilDone(backoff, maxBackoff time.Duration) Middleware {
-	return func(next Handler) Handler {
-		return func(ctx context.Context, m Message) Reply {
-			wait := backoff
-			for {
-				reply := next(ctx, m)
-				if reply.Error == nil || reply.Error.Code != handlers.CodeUnavailable {
-					return reply
-				}
-				select {
-				case <-ctx.Done():
-					reply.abandon = true
-					return reply
-				case <-time.After(wait):
-				}
-				wait = min(wait*2, maxBackoff)
-			}
-		}
-	}
-}
-
-// SalesMetrics count sales events by outcome.
-type SalesMetrics struct {
-	events   *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
-
-// NewSalesMetrics registers the sales event metrics on reg.
-func NewSalesMetrics(reg prometheus.Registerer) *SalesMetrics {
-	m := &SalesMetrics{
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+// NewSalesMetrics registers the metrics of sales event handling on reg.
+// Expected outcomes are logged at debug; unknown and inactive customers,
+// conflicting sales and invalid events at warn.
+func NewSalesMetrics(reg prometheus.Registerer) *HandlingMetrics {
+	m := &HandlingMetrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cliente_worker_sales_events_total",
 			Help: "Sales events handled, by event type and outcome (applied, duplicate, inactive_customer, unknown_customer, conflicting_sale, invalid, unavailable, internal).",
 		}, []string{"type", "outcome"}),
@@ -146,50 +130,11 @@ func NewSalesMetrics(reg prometheus.Registerer) *SalesMetrics {
 			Help:    "Time to apply one sales event to the purchase history, retries included.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"type"}),
+		known:   func(t Type) bool { return t == TypeVentaRegistrada || t == TypeVentaAnulada },
+		routine: zerolog.DebugLevel,
+		warn: map[string]bool{OutcomeUnknownCustomer: true, OutcomeInactiveCustomer: true,
+			OutcomeConflictingSale: true, OutcomeInvalid: true},
 	}
-	reg.MustRegister(m.events, m.duration)
+	reg.MustRegister(m.handled, m.duration)
 	return m
-}
-
-// ObserveSales logs and counts each sales event. Unknown and inactive
-// customers and conflicting sales are logged at warn, with the sale and
-// customer ids (business identifiers, not personal data).
-func ObserveSales(log zerolog.Logger, metrics *SalesMetrics) Middleware {
-	return func(next Handler) Handler {
-		return func(ctx context.Context, m Message) Reply {
-			start := time.Now()
-			reply := next(ctx, m)
-			elapsed := time.Since(start)
-			typ := string(reply.Type)
-			if reply.Type != TypeVentaRegistrada && reply.Type != TypeVentaAnulada {
-				typ = "unknown"
-			}
-			if reply.abandon {
-				return reply // not handled: it will come again
-			}
-			metrics.events.WithLabelValues(typ, reply.outcome).Inc()
-			metrics.duration.WithLabelValues(typ).Observe(elapsed.Seconds())
-
-			ev := log.Debug()
-			switch reply.outcome {
-			case OutcomeUnknownCustomer, OutcomeInactiveCustomer, OutcomeConflictingSale, OutcomeInvalid:
-				ev = log.Warn()
-			case string(handlers.CodeInternal), string(handlers.CodeUnavailable):
-				ev = log.Error().Err(reply.cause)
-			}
-			ev = ev.Str("type", typ).Str("outcome", reply.outcome).Dur("duration", elapsed).
-				Str("topic", m.Topic).Int("partition", m.Partition).Int64("offset", m.Offset)
-			var res handlers.ResultadoVenta
-			// Decoding the ids only for an event that is logged keeps it off
-			// the path of every applied sale (logged at debug).
-			if ev.Enabled() && reply.Data != nil && json.Unmarshal(reply.Data, &res) == nil && res.ClienteID != 0 {
-				ev = ev.Str("venta_id", res.VentaID).Str("cliente_id", strconv.FormatInt(res.ClienteID, 10))
-			}
-			if reply.Error != nil {
-				ev = ev.Str("error", reply.Error.Message)
-			}
-			ev.Msg("sales event handled")
-			return reply
-		}
-	}
 }

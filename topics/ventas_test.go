@@ -62,11 +62,11 @@ func TestSalesEventOutcomes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			svc := &fakeSales{res: tc.res, err: tc.err}
-			reply := topics.SalesEvents(svc)(context.Background(), topics.Message{Body: []byte(tc.body)})
-			if got := topics.OutcomeOf(reply); got != tc.outcome {
+			res, err := topics.SalesEvents(svc)(context.Background(), topics.Message{Body: []byte(tc.body)})
+			if got := topics.OutcomeOf(res, err); got != tc.outcome {
 				t.Errorf("outcome %q, want %q", got, tc.outcome)
 			}
-			if got := topics.DeadLetterReasonOf(reply); got != tc.poison {
+			if got := topics.DeadLetterReasonOf(err); got != tc.poison {
 				t.Errorf("dead-letter reason %q, want %q", got, tc.poison)
 			}
 			if svc.calls.Load() != tc.calls {
@@ -89,27 +89,29 @@ func TestSalesEventLane(t *testing.T) {
 	}
 }
 
-func TestRetryUntilDone(t *testing.T) {
+func TestRetryUntilDoneOrShutdown(t *testing.T) {
 	// Retried while unavailable, however long; final once it answers.
 	svc := &fakeSales{err: handlers.Errorf(handlers.CodeUnavailable, "down")}
-	h := topics.RetryUntilDone(time.Millisecond, 2*time.Millisecond)(func(ctx context.Context, m topics.Message) topics.Reply {
+	untilDone := topics.RetryPolicy{Backoff: time.Millisecond, Max: 2 * time.Millisecond}
+	h := topics.Retry(untilDone)(func(ctx context.Context, m topics.Message) (any, error) {
 		if svc.calls.Load() == 20 {
 			svc.err = nil
 		}
 		return topics.SalesEvents(svc)(ctx, m)
 	})
-	reply := h(context.Background(), topics.Message{Body: []byte(`{"type":"venta.anulada","data":{}}`)})
-	if reply.Error != nil || svc.calls.Load() != 21 {
-		t.Fatalf("after %d calls: %+v", svc.calls.Load(), reply)
+	_, err := h(context.Background(), topics.Message{Body: []byte(`{"type":"venta.anulada","data":{}}`)})
+	if err != nil || svc.calls.Load() != 21 {
+		t.Fatalf("after %d calls: %v", svc.calls.Load(), err)
 	}
 	// Shutdown while the database is down: the event is abandoned, so it
 	// is not committed and comes again.
 	svc = &fakeSales{err: handlers.Errorf(handlers.CodeUnavailable, "down")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	reply = topics.RetryUntilDone(time.Millisecond, 5*time.Millisecond)(topics.SalesEvents(svc))(ctx, topics.Message{Body: []byte(`{"type":"venta.anulada","data":{}}`)})
-	if !topics.Abandoned(reply) || svc.calls.Load() < 2 {
-		t.Fatalf("on shutdown: %+v after %d calls; want abandoned", reply, svc.calls.Load())
+	untilDone.Max = 5 * time.Millisecond
+	_, err = topics.Retry(untilDone)(topics.SalesEvents(svc))(ctx, topics.Message{Body: []byte(`{"type":"venta.anulada","data":{}}`)})
+	if !topics.Abandoned(err) || svc.calls.Load() < 2 {
+		t.Fatalf("on shutdown: %v after %d calls; want abandoned", err, svc.calls.Load())
 	}
 }
 
@@ -118,8 +120,8 @@ func TestObserveSalesCountsOutcomes(t *testing.T) {
 	m := topics.NewSalesMetrics(reg)
 	var logs strings.Builder
 	svc := &fakeSales{res: handlers.ResultadoVenta{Resultado: handlers.VentaRechazada, Motivo: handlers.MotivoNoEncontrado, VentaID: "V9", ClienteID: 77}}
-	h := topics.ObserveSales(zerolog.New(&logs), m)(topics.SalesEvents(svc))
-	h(context.Background(), topics.Message{Body: []byte(`{"type":"venta.registrada","data":{}}`)})
+	h := topics.Observe(zerolog.New(&logs), m)(topics.SalesEvents(svc))
+	h(context.Background(), topics.Message{Body: []byte(`{"type":"venta.registrada","data":{}}`), Type: topics.TypeVentaRegistrada})
 	want := `
 # HELP cliente_worker_sales_events_total Sales events handled, by event type and outcome (applied, duplicate, inactive_customer, unknown_customer, conflicting_sale, invalid, unavailable, internal).
 # TYPE cliente_worker_sales_events_total counter
@@ -145,24 +147,25 @@ func FuzzSalesEvent(f *testing.F) {
 	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		st := memstore.New()
-		svc := handlers.NewService(st, func() time.Time { return now }).WithHistorial(memstore.NewHistorial())
+		svc := memstore.Service(handlers.Deps{Store: st, Now: func() time.Time { return now }, Historial: memstore.NewHistorial()})
 		if _, err := svc.Crear(context.Background(), handlers.Datos{DNI: ptr("10117410"), Nombre: ptr("Ana"), Email: ptr("ana@example.pe")}, handlers.Cambio{}); err != nil {
 			t.Fatal(err)
 		}
-		reply := topics.SalesEvents(svc)(context.Background(), topics.Message{Body: body})
-		outcome := topics.OutcomeOf(reply)
+		out, err := topics.SalesEvents(svc)(context.Background(), topics.Message{Body: body})
+		outcome := topics.OutcomeOf(out, err)
 		switch {
-		case reply.Error != nil && reply.Error.Code != handlers.CodeInvalid:
-			t.Fatalf("error %+v from an in-memory store", reply.Error)
-		case reply.Error != nil && topics.DeadLetterReasonOf(reply) == "":
-			t.Fatalf("invalid event not dead-lettered: %+v", reply)
+		case err != nil && handlers.ErrorCode(err) != handlers.CodeInvalid:
+			t.Fatalf("error %v from an in-memory store", err)
+		case err != nil && topics.DeadLetterReasonOf(err) == "":
+			t.Fatalf("invalid event not dead-lettered: %v", err)
 		case outcome == "":
-			t.Fatalf("no outcome: %+v", reply)
+			t.Fatalf("no outcome: %v, %v", out, err)
 		}
 		// Whatever was accepted left consistent totals behind.
 		var res handlers.ResultadoVenta
-		if reply.Error == nil {
-			if err := json.Unmarshal(reply.Data, &res); err != nil {
+		if err == nil {
+			raw, _ := json.Marshal(out)
+			if err := json.Unmarshal(raw, &res); err != nil {
 				t.Fatal(err)
 			}
 			if res.ClienteID == 1 {
@@ -192,7 +195,7 @@ func TestSalesAndCustomerEventsOverKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	outbox := memstore.NewOutbox()
-	svc := handlers.NewService(memstore.New(), time.Now).WithHistorial(memstore.NewHistorial()).WithOutbox(outbox)
+	svc := memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now, Historial: memstore.NewHistorial(), Outbox: outbox})
 	ana, err := svc.Crear(ctx, handlers.Datos{DNI: ptr("10117410"), Nombre: ptr("Ana"), Email: ptr("ana@example.pe")}, handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
@@ -222,10 +225,12 @@ func TestSalesAndCustomerEventsOverKafka(t *testing.T) {
 
 	consumerCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	dl := topics.NewDeadLetters(bs, dlq, log, prometheus.NewRegistry())
+	defer dl.Close()
 	go func() {
 		done <- topics.Consume(consumerCtx, topics.ConsumerConfig{
 			Brokers: bs, GroupID: prefix + "worker", Topic: sales, Ordered: true, LaneKey: topics.SalesEventLane,
-			Concurrency: 4, Handler: topics.SalesEvents(svc), Log: log, DrainTimeout: 5 * time.Second, DeadLetterTopic: dlq,
+			Concurrency: 4, Handler: dl.Middleware()(topics.SalesEvents(svc)), Log: log, DrainTimeout: 5 * time.Second,
 		})
 	}()
 	w := topics.NewSalesEventWriter(bs, sales)

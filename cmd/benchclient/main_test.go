@@ -20,7 +20,8 @@ import (
 
 // startService runs a worker loop over an in-memory store on an in-process
 // broker, as topics/client's tests do, and returns the flags that reach it.
-func startService(t *testing.T, svc topics.Service) []string {
+// Sales events go to sales, or to svc if sales is nil.
+func startService(t *testing.T, svc *handlers.Service, sales topics.SalesService) []string {
 	t.Helper()
 	b, err := embedded.Start(0)
 	if err != nil {
@@ -28,22 +29,23 @@ func startService(t *testing.T, svc topics.Service) []string {
 	}
 	t.Cleanup(b.Close)
 	prefix := fmt.Sprintf("benchclient%d.", time.Now().UnixNano())
-	cmd, qry, sales := prefix+"comandos", prefix+"consultas", prefix+"ventas"
+	cmd, qry, salesTopic := prefix+"comandos", prefix+"consultas", prefix+"ventas"
+	if sales == nil {
+		sales = svc
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	setup, setupCancel := context.WithTimeout(ctx, 10*time.Second)
 	defer setupCancel()
 	if err := topics.EnsureTopics(setup, b.Addrs(), zerolog.Nop(),
 		topics.TopicSpec{Name: cmd, Partitions: 2, ReplicationFactor: 1},
 		topics.TopicSpec{Name: qry, Partitions: 2, ReplicationFactor: 1},
-		topics.TopicSpec{Name: sales, Partitions: 2, ReplicationFactor: 1}); err != nil {
+		topics.TopicSpec{Name: salesTopic, Partitions: 2, ReplicationFactor: 1}); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	h := topics.Chain(topics.Dispatcher(svc), topics.Recover(zerolog.Nop()), topics.Observe(zerolog.Nop(), topics.NewWorkerMetrics(prometheus.NewRegistry())))
-	consumers := []topics.ConsumerConfig{{Topic: cmd, Ordered: true, Handler: h}, {Topic: qry, Handler: h}}
-	if ss, ok := svc.(topics.SalesService); ok {
-		consumers = append(consumers, topics.ConsumerConfig{Topic: sales, Ordered: true, LaneKey: topics.SalesEventLane, Handler: topics.SalesEvents(ss)})
-	}
+	consumers := []topics.ConsumerConfig{{Topic: cmd, Ordered: true, Handler: h}, {Topic: qry, Handler: h},
+		{Topic: salesTopic, Ordered: true, LaneKey: topics.SalesEventLane, Handler: topics.SalesEvents(sales)}}
 	var wg sync.WaitGroup
 	for _, c := range consumers {
 		c.Brokers, c.GroupID, c.Concurrency, c.Log, c.DrainTimeout = b.Addrs(), prefix+"g", 4, zerolog.Nop(), 5*time.Second
@@ -51,13 +53,13 @@ func startService(t *testing.T, svc topics.Service) []string {
 		go func() { defer wg.Done(); topics.Consume(ctx, c) }()
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	return []string{"-brokers", strings.Join(b.Addrs(), ","), "-commands", cmd, "-queries", qry, "-sales", sales, "-events", "0",
+	return []string{"-brokers", strings.Join(b.Addrs(), ","), "-commands", cmd, "-queries", qry, "-sales", salesTopic, "-events", "0",
 		"-timeout", "5s", "-ready-wait", "20s", "-seed-wait", "20s", "-max-duration", "40s"}
 }
 
 func TestRunSmoke(t *testing.T) {
-	svc := handlers.NewService(memstore.New(), time.Now).WithHistorial(memstore.NewHistorial())
-	args := append(startService(t, svc), "-n", "20", "-warmup", "3", "-batch", "5", "-seed", "12", "-concurrency", "3", "-events", "400")
+	svc := memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now, Historial: memstore.NewHistorial()})
+	args := append(startService(t, svc, nil), "-n", "20", "-warmup", "3", "-batch", "5", "-seed", "12", "-concurrency", "3", "-events", "400")
 	var out bytes.Buffer
 	if err := run(context.Background(), args, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
@@ -76,8 +78,8 @@ func TestRunSmoke(t *testing.T) {
 // A DNI an earlier run left behind answers "conflict"; the seeder draws
 // another and counts the collision.
 func TestSeedRedrawsTakenDNI(t *testing.T) {
-	svc := handlers.NewService(memstore.New(), time.Now)
-	args := startService(t, svc)
+	svc := memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now})
+	args := startService(t, svc, nil)
 	brokers, cmd, qry := strings.Split(args[1], ","), args[3], args[5]
 	now := time.Now()
 	taken := newSeeder(nil, "earlier", time.Second, now).nextDNI() // the first DNI a seeder started at now draws
@@ -107,26 +109,25 @@ func TestSeedRedrawsTakenDNI(t *testing.T) {
 	}
 }
 
-// lossyService drops one customer from every ObtenerVarios answer.
-type lossyService struct{ *handlers.Service }
+// lossyStore drops one customer from every ObtenerVarios answer (a
+// listing by ids).
+type lossyStore struct{ *memstore.Store }
 
-func (s lossyService) ObtenerVarios(ctx context.Context, ids []int64) ([]handlers.Cliente, error) {
-	got, err := s.Service.ObtenerVarios(ctx, ids)
-	if len(got) > 0 {
+func (s lossyStore) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error) {
+	got, err := s.Store.List(ctx, f)
+	if f.IDs != nil && len(got) > 0 {
 		got = got[1:]
 	}
 	return got, err
 }
 
-// inactiveService says every customer is inactive.
-type inactiveService struct{ *handlers.Service }
+// inactiveStore says every customer it looks up by id is inactive.
+type inactiveStore struct{ *memstore.Store }
 
-func (s inactiveService) ValidarParaVenta(ctx context.Context, id int64) (handlers.Validacion, error) {
-	v, err := s.Service.ValidarParaVenta(ctx, id)
-	if v.Cliente != nil {
-		v.Cliente.Activo, v.Valido, v.Motivo = false, false, handlers.MotivoInactivo
-	}
-	return v, err
+func (s inactiveStore) Get(ctx context.Context, id int64) (handlers.Cliente, error) {
+	c, err := s.Store.Get(ctx, id)
+	c.Activo = false
+	return c, err
 }
 
 // lossySales drops every sale of 1.07 PEN.
@@ -140,8 +141,8 @@ func (s lossySales) RegistrarVenta(ctx context.Context, d handlers.DatosVenta) (
 }
 
 func TestRunFailsOnWrongTotals(t *testing.T) {
-	svc := lossySales{handlers.NewService(memstore.New(), time.Now).WithHistorial(memstore.NewHistorial())}
-	args := append(startService(t, svc), "-n", "2", "-warmup", "0", "-batch", "2", "-seed", "4", "-events", "40", "-events-wait", "2s")
+	svc := memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now, Historial: memstore.NewHistorial()})
+	args := append(startService(t, svc, lossySales{svc}), "-n", "2", "-warmup", "0", "-batch", "2", "-seed", "4", "-events", "40", "-events-wait", "2s")
 	var out bytes.Buffer
 	err := run(context.Background(), args, &out)
 	if err == nil || !strings.Contains(err.Error(), "totals still wrong") || strings.Contains(out.String(), "events/s") {
@@ -153,14 +154,14 @@ func TestRunFailsOnWrongTotals(t *testing.T) {
 func TestRunFailsOnWrongAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		svc  topics.Service
+		svc  *handlers.Service
 		want string
 	}{
-		{"ObtenerVarios short of customers", lossyService{handlers.NewService(memstore.New(), time.Now)}, "returned 4 customers, want 5"},
-		{"ValidarParaVenta not active", inactiveService{handlers.NewService(memstore.New(), time.Now)}, "customer is inactive"},
+		{"ObtenerVarios short of customers", memstore.Service(handlers.Deps{Store: lossyStore{memstore.New()}}), "returned 4 customers, want 5"},
+		{"ValidarParaVenta not active", memstore.Service(handlers.Deps{Store: inactiveStore{memstore.New()}}), "customer is inactive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append(startService(t, tc.svc), "-n", "5", "-warmup", "0", "-batch", "5", "-seed", "5")
+			args := append(startService(t, tc.svc, nil), "-n", "5", "-warmup", "0", "-batch", "5", "-seed", "5")
 			var out bytes.Buffer
 			err := run(context.Background(), args, &out)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/handlers/backoff"
 	"github.com/jea/cliente/topics"
 )
 
@@ -151,7 +152,7 @@ func (s *seeder) create(ctx context.Context, dni string) (handlers.Cliente, erro
 	email := fmt.Sprintf("bench.%s.%s@example.pe", s.runID, dni)
 	call := topics.Crear(handlers.Datos{DNI: &dni, Nombre: &nombre, Apellido: &apellido, Email: &email})
 	call.Meta.IdempotencyKey = "benchclient:" + s.runID + ":" + dni
-	backoff := 100 * time.Millisecond
+	wait := backoff.New(100*time.Millisecond, 2*time.Second)
 	for {
 		c, err := s.createOnce(ctx, call)
 		if err == nil {
@@ -163,12 +164,9 @@ func (s *seeder) create(ctx context.Context, dni string) (handlers.Cliente, erro
 		if !transient(err) {
 			return c, err
 		}
-		select {
-		case <-ctx.Done():
+		if !wait.Wait(ctx) {
 			return handlers.Cliente{}, fmt.Errorf("cliente.crear %s: %w (last error: %v)", dni, ctx.Err(), err)
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 2*time.Second)
 	}
 }
 

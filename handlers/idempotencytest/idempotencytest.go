@@ -1,4 +1,4 @@
-// Package idempotencytest is the contract every handlers.Idempotencia
+// Package idempotencytest is the contract every handlers.IdempotencyStore
 // passes, the in-memory one and the MongoDB one alike.
 package idempotencytest
 
@@ -17,7 +17,7 @@ const ttl = 24 * time.Hour
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // Run runs the contract against stores from newStore, each empty.
-func Run(t *testing.T, newStore func(t *testing.T) handlers.Idempotencia) {
+func Run(t *testing.T, newStore func(t *testing.T) handlers.IdempotencyStore) {
 	ctx := func(t *testing.T) context.Context {
 		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		t.Cleanup(cancel)
@@ -35,7 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Idempotencia) {
 		}
 		c := handlers.Cliente{ID: 7, DNI: "10117410", Email: "a@b.pe", Activo: true, Version: 2,
 			FechaRegistro: time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)}
-		if err := s.Finish(ctx(t), "k1", handlers.Resultado{Cliente: &c}); err != nil {
+		if err := s.Finish(ctx(t), "k1", handlers.StoredResult{Cliente: &c}); err != nil {
 			t.Fatal(err)
 		}
 		rec, started, err = s.Begin(ctx(t), "k1", "other", t0.Add(time.Hour), ttl)
@@ -50,7 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Idempotencia) {
 	t.Run("ErrorResults", func(t *testing.T) {
 		s := newStore(t)
 		s.Begin(ctx(t), "k2", "h", t0, ttl)
-		if err := s.Finish(ctx(t), "k2", handlers.Resultado{Code: handlers.CodeConflict, Message: "m",
+		if err := s.Finish(ctx(t), "k2", handlers.StoredResult{Code: handlers.CodeConflict, Message: "m",
 			Fields: []handlers.FieldError{{Field: "dni", Message: "already in use"}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Idempotencia) {
 	t.Run("ExpiredRecordsAreReplacedAndSwept", func(t *testing.T) {
 		s := newStore(t)
 		s.Begin(ctx(t), "old", "h", t0, ttl)
-		s.Finish(ctx(t), "old", handlers.Resultado{Code: handlers.CodeNotFound, Message: "m"})
+		s.Finish(ctx(t), "old", handlers.StoredResult{Code: handlers.CodeNotFound, Message: "m"})
 		s.Begin(ctx(t), "young", "h", t0.Add(ttl), ttl)
 		// Just inside the TTL the old record still answers.
 		if _, started, _ := s.Begin(ctx(t), "old", "h2", t0.Add(ttl-time.Second), ttl); started {

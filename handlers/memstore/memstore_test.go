@@ -13,8 +13,8 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(*testing.T) handlers.Store { return memstore.New() })
 }
 
-func TestIdempotenciaContract(t *testing.T) {
-	idempotencytest.Run(t, func(*testing.T) handlers.Idempotencia { return memstore.NewIdempotencia() })
+func TestIdempotencyContract(t *testing.T) {
+	idempotencytest.Run(t, func(*testing.T) handlers.IdempotencyStore { return memstore.NewIdempotency() })
 }
 
 func TestHistorialContract(t *testing.T) {

@@ -1,7 +1,10 @@
-// Package client is what a Go sales service imports to ask the customer
-// service over Kafka request/reply: one customer, many customers in one
-// request (never one call per sale), a customer by DNI, and whether a
-// customer may buy.
+// Package client is the Go client of the customer service over Kafka
+// request/reply: every operation of the contract as a typed method. A sales
+// service imports it to get one customer, many customers in one request
+// (never one call per sale), a customer by DNI, and whether a customer may
+// buy; the HTTP edge uses it for every route. The customer operations have
+// the signatures of handlers.Service, so a caller can depend on an
+// interface that both satisfy.
 //
 // It never makes a customer up: when the customer service cannot answer,
 // every method returns an error matching ErrUnavailable, so "does this
@@ -42,15 +45,24 @@ type Config struct {
 	ReplyTopic string
 	// CommandTopic and QueryTopic default to the service's defaults.
 	CommandTopic, QueryTopic string
+	// ReplicationFactor of the reply topic if it has to be created.
+	ReplicationFactor int
 	// Timeout bounds each call (a caller's earlier deadline wins); default 5 s.
 	Timeout time.Duration
 	Log     zerolog.Logger
 }
 
+// Caller sends one request and waits for its reply. *topics.Requester
+// is the Kafka one; tests may give their own to Over.
+type Caller interface {
+	Call(ctx context.Context, c topics.Call) (topics.Reply, error)
+}
+
 // Client calls the customer service.
 type Client struct {
-	req     *topics.Requester
+	caller  Caller
 	timeout time.Duration
+	close   func()
 }
 
 // New starts a client: it creates the reply topic if needed and starts
@@ -62,24 +74,88 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.QueryTopic == "" {
 		cfg.QueryTopic = topics.DefaultQueryTopic
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
-	}
 	if cfg.ReplyTopic == "" {
 		return nil, errors.New("client: ReplyTopic is required (one per instance)")
 	}
 	req, err := topics.NewRequester(ctx, topics.RequesterConfig{
 		Brokers: cfg.Brokers, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
-		ReplyTopic: cfg.ReplyTopic, Log: cfg.Log,
+		ReplyTopic: cfg.ReplyTopic, ReplicationFactor: cfg.ReplicationFactor, Log: cfg.Log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{req: req, timeout: cfg.Timeout}, nil
+	c := Over(req, cfg.Timeout)
+	c.close = req.Close
+	return c, nil
+}
+
+// Over returns a client that sends through caller, waiting at most timeout
+// for each reply (default 5 s).
+func Over(caller Caller, timeout time.Duration) *Client {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &Client{caller: caller, timeout: timeout, close: func() {}}
 }
 
 // Close stops reading replies; calls in flight end with their contexts.
-func (c *Client) Close() { c.req.Close() }
+func (c *Client) Close() { c.close() }
+
+// Check reports whether the client can work: for a Kafka client, its reply
+// reader is alive and the broker answers for the request topics.
+func (c *Client) Check(ctx context.Context) error {
+	if ch, ok := c.caller.(interface{ Check(context.Context) error }); ok {
+		return ch.Check(ctx)
+	}
+	return nil
+}
+
+// Crear registers a customer; cambio.IdempotencyKey makes a retry safe.
+func (c *Client) Crear(ctx context.Context, d handlers.Datos, cambio handlers.Cambio) (handlers.Cliente, error) {
+	var out handlers.Cliente
+	return out, c.call(ctx, withCambio(topics.Crear(d), cambio), &out)
+}
+
+// Actualizar replaces the editable fields of customer id; cambio.Version
+// makes it conditional.
+func (c *Client) Actualizar(ctx context.Context, id int64, d handlers.Datos, cambio handlers.Cambio) (handlers.Cliente, error) {
+	var out handlers.Cliente
+	return out, c.call(ctx, withCambio(topics.ActualizarCliente(id, d), cambio), &out)
+}
+
+// Eliminar deactivates customer id (soft delete) and returns it.
+func (c *Client) Eliminar(ctx context.Context, id int64, cambio handlers.Cambio) (handlers.Cliente, error) {
+	var out handlers.Cliente
+	return out, c.call(ctx, withCambio(topics.Eliminar(id), cambio), &out)
+}
+
+func withCambio(call topics.Call, c handlers.Cambio) topics.Call {
+	call.Meta.IdempotencyKey, call.Meta.ExpectedVersion = c.IdempotencyKey, c.Version
+	return call
+}
+
+// ObtenerPorEmail returns the customer with that email, in any letter case.
+func (c *Client) ObtenerPorEmail(ctx context.Context, email string) (handlers.Cliente, error) {
+	var out handlers.Cliente
+	return out, c.call(ctx, topics.ObtenerPorEmail(email), &out)
+}
+
+// Listar returns the customers f selects (status, paging), by id.
+func (c *Client) Listar(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error) {
+	out := []handlers.Cliente{}
+	return out, c.call(ctx, topics.ListarClientes(topics.Listar{Activo: f.Activo, DespuesDeID: f.DespuesDeID, Limite: f.Limite}), &out)
+}
+
+// Compras returns a page of customer id's purchase history, newest first:
+// limite purchases (nil for the default), after cursor ("" for the first
+// page). An invalid limite fails here, without a round trip.
+func (c *Client) Compras(ctx context.Context, id int64, limite *int, cursor string) (handlers.HistorialCompras, error) {
+	var out handlers.HistorialCompras
+	if _, err := handlers.LimiteCompras(limite); err != nil {
+		return out, fmt.Errorf("%s: %w", topics.TypeCompras, err)
+	}
+	return out, c.call(ctx, topics.ComprasDe(topics.Compras{ID: id, Limite: limite, Cursor: cursor}), &out)
+}
 
 // Obtener returns customer id, active or not.
 func (c *Client) Obtener(ctx context.Context, id int64) (handlers.Cliente, error) {
@@ -140,7 +216,7 @@ func (c *Client) ValidarParaVenta(ctx context.Context, id int64) (handlers.Clien
 func (c *Client) call(ctx context.Context, call topics.Call, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout) // an earlier deadline of ctx still wins
 	defer cancel()
-	reply, err := c.req.Call(ctx, call)
+	reply, err := c.caller.Call(ctx, call)
 	if err != nil {
 		return fmt.Errorf("%s: %w: %w", call.Type, ErrUnavailable, err)
 	}

@@ -53,7 +53,7 @@ func startDemo() (*demo, error) {
 		cancel()
 		return nil, err
 	}
-	d.svc = handlers.NewService(memstore.New(), time.Now)
+	d.svc = memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now})
 	h := topics.Chain(topics.Dispatcher(d.svc), topics.Recover(zerolog.Nop()), topics.Observe(zerolog.Nop(), topics.NewWorkerMetrics(prometheus.NewRegistry())))
 	var wg sync.WaitGroup
 	for _, c := range []topics.ConsumerConfig{{Topic: d.cmd, Ordered: true}, {Topic: d.qry}} {

@@ -3,59 +3,46 @@ package app
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
 	"github.com/jea/cliente/cmd/internal/config"
 	"github.com/jea/cliente/cmd/internal/httpapi"
-	"github.com/jea/cliente/handlers"
-	"github.com/jea/cliente/topics"
+	"github.com/jea/cliente/topics/client"
 )
 
-// RunEdge serves the HTTP API, forwarding each request over Kafka and
-// waiting for the reply, until ctx ends.
+// RunEdge serves the HTTP API, calling the customer service over Kafka
+// through topics/client, until ctx ends. It answers its probes from the
+// start, and the API once the client is up.
 func RunEdge(ctx context.Context, cfg config.Edge, log zerolog.Logger, m Metrics, hooks Hooks) error {
-	var ready readiness
-	var caller deferredCaller
-	h := httpapi.New(httpapi.Options{
-		Caller: &caller, Ready: ready.Check, Log: log,
-		Registry: m.Registerer, Gatherer: m.Gatherer,
-		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
-	})
-	waitHTTP, stopHTTP, err := serveHTTP(ctx, cfg.HTTPAddr, h, cfg.ShutdownTimeout, log, hooks)
+	var current atomic.Pointer[http.Handler]
+	starting := httpapi.Starting()
+	current.Store(&starting)
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*current.Load()).ServeHTTP(w, r) })
+	waitHTTP, stopHTTP, err := serveHTTP(ctx, cfg.HTTPAddr, serve, cfg.ShutdownTimeout, log, hooks)
 	if err != nil {
 		return err
 	}
-	req, err := topics.NewRequester(ctx, topics.RequesterConfig{
+	clientes, err := client.New(ctx, client.Config{
 		Brokers: cfg.Brokers, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
-		ReplyTopic: cfg.ReplyTopicOrDefault(), ReplicationFactor: cfg.ReplicationFactor, Log: log,
+		ReplyTopic: cfg.ReplyTopicOrDefault(), ReplicationFactor: cfg.ReplicationFactor,
+		Timeout: cfg.RequestTimeout, Log: log,
 	})
 	if err != nil {
 		return errors.Join(err, stopHTTP())
 	}
-	caller.set(req)
-	ready.set(req.Check)
+	api := httpapi.New(httpapi.Options{
+		Clientes: clientes, Ready: clientes.Check, Log: log,
+		Registry: m.Registerer, Gatherer: m.Gatherer,
+		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+	current.Store(&api)
 	log.Info().Str("reply_topic", cfg.ReplyTopicOrDefault()).Msg("edge ready")
 	hooks.ready()
 
 	err = waitHTTP() // returns after in-flight requests drained
-	req.Close()
+	clientes.Close()
 	return err
-}
-
-// deferredCaller lets the HTTP server start (and answer probes) before the
-// requester exists; until then calls fail as unavailable.
-type deferredCaller struct {
-	r atomic.Pointer[topics.Requester]
-}
-
-func (d *deferredCaller) set(r *topics.Requester) { d.r.Store(r) }
-
-func (d *deferredCaller) Call(ctx context.Context, c topics.Call) (topics.Reply, error) {
-	r := d.r.Load()
-	if r == nil {
-		return topics.Reply{}, handlers.Errorf(handlers.CodeUnavailable, "the edge is starting")
-	}
-	return r.Call(ctx, c)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jea/cliente/cmd/internal/config"
 	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/handlers/backoff"
 	"github.com/jea/cliente/repository"
 	"github.com/jea/cliente/topics"
 )
@@ -56,27 +57,38 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		return errors.Join(err, stopHTTP())
 	}
 
-	outbox := nudgingOutbox{Outbox: store.Outbox(), nudge: make(chan struct{}, 1)}
-	svc := handlers.NewService(store, time.Now).
-		WithIdempotency(store.Idempotencia(), cfg.IdempotencyTTL).
-		WithHistorial(store.Historial()).
-		WithOutbox(outbox)
-	go sweepIdempotency(ctx, svc, cfg.IdempotencySweep, log)
 	publisher := topics.NewEventPublisher(cfg.Brokers, cfg.CustomerEventsTopic)
-	relay := newEventRelay(handlers.Relay{Outbox: outbox, Publisher: publisher, Now: time.Now, Lease: 30 * time.Second, Batch: 100},
-		outbox.nudge, cfg.EventsRelayInterval, log, m)
+	relay, err := handlers.NewRelay(handlers.Relay{Outbox: store.Outbox(), Publisher: publisher, Now: time.Now,
+		Lease: 30 * time.Second, Batch: 100, Interval: cfg.EventsRelayInterval, Observe: relayObserver(log, m)})
+	if err != nil {
+		return errors.Join(err, stopHTTP())
+	}
+	svc, err := handlers.NewService(handlers.Deps{
+		Store: store, Historial: store.Historial(), Outbox: relay.NotifyingOutbox(),
+		Idempotency: store.Idempotency(), IdempotencyTTL: cfg.IdempotencyTTL, Now: time.Now,
+	})
+	if err != nil {
+		return errors.Join(err, stopHTTP())
+	}
+	go sweepIdempotency(ctx, svc, cfg.IdempotencySweep, log)
 	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); relay.run(ctx) }()
+	go func() { defer close(relayDone); relay.Run(ctx) }()
 
-	metrics := topics.NewWorkerMetrics(m.Registerer)
+	deadLetters := topics.NewDeadLetters(cfg.Brokers, cfg.DeadLetterTopic, log, m.Registerer)
+	defer deadLetters.Close()
+	// Outermost first: observe what the dead-lettering and recovery decided.
 	requests := topics.Chain(topics.Dispatcher(svc),
+		topics.Observe(log, topics.NewWorkerMetrics(m.Registerer)),
+		deadLetters.Middleware(),
 		topics.Recover(log),
-		topics.Observe(log, metrics),
-		topics.RetryUnavailable(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
+		topics.Retry(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
+	// An event given up would be lost: retry while the database is down,
+	// for as long as the worker runs.
 	sales := topics.Chain(topics.SalesEvents(svc),
+		topics.Observe(log, topics.NewSalesMetrics(m.Registerer)),
+		deadLetters.Middleware(),
 		topics.Recover(log),
-		topics.ObserveSales(log, topics.NewSalesMetrics(m.Registerer)),
-		topics.RetryUntilDone(cfg.RetryBackoff, 5*time.Second))
+		topics.Retry(topics.RetryPolicy{Backoff: cfg.RetryBackoff, Max: 5 * time.Second}))
 
 	consumers := []topics.ConsumerConfig{
 		{Topic: cfg.CommandTopic, Ordered: true, Handler: requests},
@@ -90,7 +102,6 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	for i, c := range consumers {
 		c.Brokers, c.GroupID, c.Concurrency = cfg.Brokers, cfg.Group, cfg.Concurrency
 		c.Log, c.DrainTimeout = log, cfg.ShutdownTimeout
-		c.DeadLetterTopic, c.Metrics = cfg.DeadLetterTopic, metrics
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = topics.Consume(ctx, c) }()
 	}
@@ -109,7 +120,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	<-relayDone
 	// Events of the last commands go out now rather than at the next start.
 	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	relay.flush(flushCtx)
+	relay.Flush(flushCtx)
 	cancel()
 	// Nothing is buffered: the relay's writes wait for their acks.
 	if err := publisher.Close(); err != nil {
@@ -118,100 +129,30 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	return errors.Join(errors.Join(errs...), waitHTTP())
 }
 
-// nudgingOutbox wakes the relay as soon as a change records its event, so
-// events go out in milliseconds without polling the database often.
-type nudgingOutbox struct {
-	handlers.Outbox
-	nudge chan struct{}
-}
-
-func (o nudgingOutbox) Add(ctx context.Context, e handlers.Evento) error {
-	err := o.Outbox.Add(ctx, e)
-	if err == nil {
-		select {
-		case o.nudge <- struct{}{}:
-		default: // a nudge is pending already
+// relayObserver counts and logs the outbox relay's rounds.
+func relayObserver(log zerolog.Logger, m Metrics) func(int, error) {
+	published := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cliente_worker_customer_events_published_total",
+		Help: "Customer events published from the outbox (a batch retried after a failure counts again).",
+	})
+	failures := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cliente_worker_customer_events_publish_failures_total",
+		Help: "Outbox relay rounds that failed; their events stay in the outbox and are retried.",
+	})
+	m.Registerer.MustRegister(published, failures)
+	return func(n int, err error) {
+		published.Add(float64(n))
+		if err != nil {
+			failures.Inc()
+			log.Warn().Err(err).Msg("publishing customer events failed; they stay in the outbox")
 		}
 	}
-	return err
-}
-
-// eventRelay runs the outbox relay until its context ends.
-type eventRelay struct {
-	relay     handlers.Relay
-	nudge     <-chan struct{}
-	interval  time.Duration
-	log       zerolog.Logger
-	published prometheus.Counter
-	failures  prometheus.Counter
-}
-
-func newEventRelay(r handlers.Relay, nudge <-chan struct{}, interval time.Duration, log zerolog.Logger, m Metrics) *eventRelay {
-	e := &eventRelay{
-		relay: r, nudge: nudge, interval: interval, log: log,
-		published: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cliente_worker_customer_events_published_total",
-			Help: "Customer events published from the outbox (a batch retried after a failure counts again).",
-		}),
-		failures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cliente_worker_customer_events_publish_failures_total",
-			Help: "Outbox relay rounds that failed; their events stay in the outbox and are retried.",
-		}),
-	}
-	m.Registerer.MustRegister(e.published, e.failures)
-	return e
-}
-
-// run publishes whenever nudged, and at least every interval (events that
-// another process recorded, or that a failure left behind).
-func (e *eventRelay) run(ctx context.Context) {
-	backoff := e.interval
-	for {
-		n, err := e.once(ctx)
-		wait := e.interval
-		switch {
-		case err != nil && ctx.Err() == nil:
-			wait, backoff = backoff, min(backoff*2, 30*time.Second)
-		case n == e.relay.Batch:
-			wait = 0 // more are waiting
-			fallthrough
-		default:
-			backoff = e.interval
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.nudge:
-		case <-time.After(wait):
-		}
-	}
-}
-
-// flush publishes what is recorded, until the outbox is empty or ctx ends.
-func (e *eventRelay) flush(ctx context.Context) {
-	for ctx.Err() == nil {
-		if n, err := e.once(ctx); err != nil || n == 0 {
-			return
-		}
-	}
-}
-
-func (e *eventRelay) once(ctx context.Context) (int, error) {
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	n, err := e.relay.RunOnce(rctx)
-	e.published.Add(float64(n))
-	if err != nil && ctx.Err() == nil {
-		e.failures.Inc()
-		e.log.Warn().Err(err).Msg("publishing customer events failed; they stay in the outbox")
-	}
-	return n, err
 }
 
 // connectMongo retries until MongoDB answers or ctx ends, so a worker can
 // start before its database.
 func connectMongo(ctx context.Context, cfg config.Worker, log zerolog.Logger) (*repository.Mongo, error) {
-	backoff := 100 * time.Millisecond
+	wait := backoff.New(100*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
 		store, err := repository.Connect(ctx, cfg.MongoURI, cfg.MongoDatabase)
 		if err == nil {
@@ -220,12 +161,9 @@ func connectMongo(ctx context.Context, cfg config.Worker, log zerolog.Logger) (*
 		if attempt%5 == 1 {
 			log.Warn().Err(err).Int("attempt", attempt).Msg("mongodb not reachable yet")
 		}
-		select {
-		case <-ctx.Done():
+		if !wait.Wait(ctx) {
 			return nil, err
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

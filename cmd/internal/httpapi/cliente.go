@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/jea/cliente/handlers"
-	"github.com/jea/cliente/topics"
 )
 
 type api struct{ o Options }
@@ -25,11 +24,11 @@ func (a *api) crear() http.Handler {
 			writeProblem(w, p)
 			return
 		}
-		call := topics.Crear(d)
-		call.Meta.IdempotencyKey = r.Header.Get("Idempotency-Key")
-		var c handlers.Cliente
-		if p, ok := a.call(r, call, &c); !ok {
-			writeProblem(w, p)
+		c, err := call(a, r, func(ctx context.Context) (handlers.Cliente, error) {
+			return a.o.Clientes.Crear(ctx, d, handlers.Cambio{IdempotencyKey: r.Header.Get("Idempotency-Key")})
+		})
+		if err != nil {
+			writeError(w, r, err)
 			return
 		}
 		w.Header().Set("Location", fmt.Sprintf("/cliente/%d", c.ID))
@@ -45,46 +44,55 @@ func (a *api) actualizar() http.Handler {
 			writeProblem(w, p)
 			return
 		}
-		call := topics.ActualizarCliente(id, d)
-		call.Meta.ExpectedVersion = ifMatch(r)
-		call.Meta.IdempotencyKey = r.Header.Get("Idempotency-Key")
-		a.respond(w, r, call, http.StatusOK, new(handlers.Cliente))
+		a.respondCliente(w, r, http.StatusOK, func(ctx context.Context) (handlers.Cliente, error) {
+			return a.o.Clientes.Actualizar(ctx, id, d, cambioOf(r))
+		})
 	})
 }
 
 func (a *api) eliminar() http.Handler {
 	return a.withID(func(w http.ResponseWriter, r *http.Request, id int64) {
-		call := topics.Eliminar(id)
-		call.Meta.ExpectedVersion = ifMatch(r)
-		call.Meta.IdempotencyKey = r.Header.Get("Idempotency-Key")
-		a.respond(w, r, call, http.StatusNoContent, new(handlers.Cliente))
+		a.respondCliente(w, r, http.StatusNoContent, func(ctx context.Context) (handlers.Cliente, error) {
+			return a.o.Clientes.Eliminar(ctx, id, cambioOf(r))
+		})
 	})
 }
 
 func (a *api) obtener() http.Handler {
 	return a.withID(func(w http.ResponseWriter, r *http.Request, id int64) {
-		a.respond(w, r, topics.Obtener(id), http.StatusOK, new(handlers.Cliente))
+		a.respondCliente(w, r, http.StatusOK, func(ctx context.Context) (handlers.Cliente, error) {
+			return a.o.Clientes.Obtener(ctx, id)
+		})
 	})
 }
 
 func (a *api) porDNI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.respond(w, r, topics.ObtenerPorDNI(r.PathValue("dni")), http.StatusOK, new(handlers.Cliente))
+		a.respondCliente(w, r, http.StatusOK, func(ctx context.Context) (handlers.Cliente, error) {
+			return a.o.Clientes.ObtenerPorDNI(ctx, r.PathValue("dni"))
+		})
 	})
 }
 
 func (a *api) porEmail() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.respond(w, r, topics.ObtenerPorEmail(r.PathValue("email")), http.StatusOK, new(handlers.Cliente))
+		a.respondCliente(w, r, http.StatusOK, func(ctx context.Context) (handlers.Cliente, error) {
+			return a.o.Clientes.ObtenerPorEmail(ctx, r.PathValue("email"))
+		})
 	})
 }
 
-// listar keeps the original service's bare JSON array body. Paging will
-// come as optional query parameters mapped onto topics.Listar's cursor.
+// listar keeps the original service's bare JSON array body.
 func (a *api) listar(activo *bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list := []handlers.Cliente{}
-		a.respond(w, r, topics.ListarClientes(topics.Listar{Activo: activo}), http.StatusOK, &list)
+		list, err := call(a, r, func(ctx context.Context) ([]handlers.Cliente, error) {
+			return a.o.Clientes.Listar(ctx, handlers.Filtro{Activo: activo})
+		})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, list)
 	})
 }
 
@@ -101,45 +109,46 @@ func (a *api) subrecurso(byName map[string]func(http.ResponseWriter, *http.Reque
 }
 
 // compras serves one page of a customer's purchase history, newest first.
-// The body is the reply's as it is; the next page, if any, is also linked
-// from a Link header (RFC 8288).
+// The next page, if any, is also linked from a Link header (RFC 8288).
 func (a *api) compras(w http.ResponseWriter, r *http.Request, id int64) {
-	q := topics.Compras{ID: id, Cursor: r.URL.Query().Get("cursor")}
+	cursor := r.URL.Query().Get("cursor")
+	var limite *int
 	if s := r.URL.Query().Get("limite"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > handlers.MaxLimiteCompras {
+		if err != nil {
 			writeProblem(w, newProblem(r, string(handlers.CodeInvalid), "the request is not valid",
 				[]handlers.FieldError{{Field: "limite", Message: fmt.Sprintf("must be an integer from 1 to %d", handlers.MaxLimiteCompras)}}))
 			return
 		}
-		q.Limite = n
+		limite = &n
 	}
-	var raw json.RawMessage
-	if p, ok := a.call(r, topics.ComprasDe(q), &raw); !ok {
-		writeProblem(w, p)
+	page, err := call(a, r, func(ctx context.Context) (handlers.HistorialCompras, error) {
+		return a.o.Clientes.Compras(ctx, id, limite, cursor)
+	})
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
-	var page struct {
-		Siguiente string `json:"siguiente"`
-	}
-	if json.Unmarshal(raw, &page) == nil && page.Siguiente != "" {
+	if page.Siguiente != "" {
 		next := url.Values{"cursor": {page.Siguiente}}
-		if q.Limite > 0 {
-			next.Set("limite", strconv.Itoa(q.Limite))
+		if limite != nil {
+			next.Set("limite", strconv.Itoa(*limite))
 		}
 		w.Header().Set("Link", fmt.Sprintf(`</cliente/%d/compras?%s>; rel="next"`, id, next.Encode()))
 	}
-	writeRaw(w, http.StatusOK, raw)
+	writeJSON(w, http.StatusOK, page)
 }
 
 // resumen serves a customer's purchase totals and lifetime value.
 func (a *api) resumen(w http.ResponseWriter, r *http.Request, id int64) {
-	var raw json.RawMessage
-	if p, ok := a.call(r, topics.ResumenDe(id), &raw); !ok {
-		writeProblem(w, p)
+	res, err := call(a, r, func(ctx context.Context) (handlers.Resumen, error) {
+		return a.o.Clientes.Resumen(ctx, id)
+	})
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
-	writeRaw(w, http.StatusOK, raw)
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *api) readyz() http.Handler {
@@ -155,42 +164,49 @@ func (a *api) readyz() http.Handler {
 	})
 }
 
-// respond makes the call and writes its result (decoded into out) with
-// status, or the problem.
-func (a *api) respond(w http.ResponseWriter, r *http.Request, c topics.Call, status int, out any) {
-	if p, ok := a.call(r, c, out); !ok {
-		writeProblem(w, p)
+// respondCliente runs op and writes the customer it returns, with its
+// version as ETag, or the problem.
+func (a *api) respondCliente(w http.ResponseWriter, r *http.Request, status int, op func(context.Context) (handlers.Cliente, error)) {
+	c, err := call(a, r, op)
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
-	if c, ok := out.(*handlers.Cliente); ok {
-		w.Header().Set("ETag", etag(c.Version))
-	}
+	w.Header().Set("ETag", etag(c.Version))
 	if status == http.StatusNoContent {
 		w.WriteHeader(status)
 		return
 	}
-	writeJSON(w, status, out)
+	writeJSON(w, status, c)
 }
 
-// call sends c with the edge's bounded wait and decodes the reply into out.
-func (a *api) call(r *http.Request, c topics.Call, out any) (Problem, bool) {
+// call runs op with the edge's bounded wait.
+func call[T any](a *api, r *http.Request, op func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.o.RequestTimeout)
 	defer cancel()
-	reply, err := a.o.Caller.Call(ctx, c)
+	out, err := op(ctx)
+	if err != nil && handlers.ErrorCode(err) == handlers.CodeUnavailable && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		a.o.Log.Warn().Err(err).Str("route", r.Pattern).Msg("call failed")
+	}
+	return out, err
+}
+
+// writeError writes the problem err is: a wait that ran out is a timeout,
+// a client that went away needs no answer, the rest map by their code.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return newProblem(r, codeTimeout, "the customer service did not answer in time", nil), false
+		writeProblem(w, newProblem(r, codeTimeout, "the customer service did not answer in time", nil))
 	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads this answer.
-		return newProblem(r, string(handlers.CodeUnavailable), "request cancelled", nil), false
-	case err != nil:
-		a.o.Log.Warn().Err(err).Str("type", string(c.Type)).Msg("call failed")
-		return problemFromError(r, err), false
+		writeProblem(w, newProblem(r, string(handlers.CodeUnavailable), "request cancelled", nil))
+	default:
+		writeProblem(w, problemFromError(r, err))
 	}
-	if err := reply.Decode(out); err != nil {
-		return problemFromError(r, err), false
-	}
-	return Problem{}, true
+}
+
+// cambioOf reads a change's conditions from the request's headers.
+func cambioOf(r *http.Request) handlers.Cambio {
+	return handlers.Cambio{Version: ifMatch(r), IdempotencyKey: r.Header.Get("Idempotency-Key")}
 }
 
 func (a *api) withID(next func(http.ResponseWriter, *http.Request, int64)) http.Handler {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/topics"
+	"github.com/jea/cliente/topics/client"
 )
 
 // fakeCaller records the call it gets and answers as scripted.
@@ -38,9 +39,11 @@ func (f *fakeCaller) Call(ctx context.Context, c topics.Call) (topics.Reply, err
 
 func okReply(t topics.Type, data any) topics.Reply { return topics.NewReply(t, data, nil) }
 
-func newTestHandler(c Caller, reg *prometheus.Registry) http.Handler {
+// newTestHandler serves the routes through the real Kafka client over c,
+// so the tests see the messages each route sends.
+func newTestHandler(c client.Caller, reg *prometheus.Registry) http.Handler {
 	return New(Options{
-		Caller: c, Ready: func(context.Context) error { return nil }, Log: zerolog.Nop(),
+		Clientes: client.Over(c, time.Minute), Ready: func(context.Context) error { return nil }, Log: zerolog.Nop(),
 		Registry: reg, Gatherer: reg, RequestTimeout: 200 * time.Millisecond, MaxBodyBytes: 1 << 10,
 	})
 }

@@ -1,6 +1,8 @@
 // Package httpapi is the HTTP edge adapter: it maps the /cliente routes
-// onto request messages and their replies onto HTTP responses. It holds no
-// business rules; validation happens in the worker, once, for HTTP and
+// onto the customer operations (Clientes) and their results and errors onto
+// HTTP responses. It knows HTTP and the domain types, nothing of Kafka:
+// the edge gives it topics/client, tests an in-process service. It holds no
+// business rules; validation happens in the use cases, once, for HTTP and
 // Kafka callers alike.
 package httpapi
 
@@ -13,17 +15,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
-	"github.com/jea/cliente/topics"
+	"github.com/jea/cliente/handlers"
 )
 
-// Caller sends a request and waits for its reply; *topics.Requester is one.
-type Caller interface {
-	Call(ctx context.Context, c topics.Call) (topics.Reply, error)
+// Clientes are the operations the edge calls. *client.Client implements
+// them over Kafka, and *handlers.Service in process.
+type Clientes interface {
+	Crear(ctx context.Context, d handlers.Datos, c handlers.Cambio) (handlers.Cliente, error)
+	Actualizar(ctx context.Context, id int64, d handlers.Datos, c handlers.Cambio) (handlers.Cliente, error)
+	Eliminar(ctx context.Context, id int64, c handlers.Cambio) (handlers.Cliente, error)
+	Obtener(ctx context.Context, id int64) (handlers.Cliente, error)
+	ObtenerPorDNI(ctx context.Context, dni string) (handlers.Cliente, error)
+	ObtenerPorEmail(ctx context.Context, email string) (handlers.Cliente, error)
+	Listar(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error)
+	Compras(ctx context.Context, id int64, limite *int, cursor string) (handlers.HistorialCompras, error)
+	Resumen(ctx context.Context, id int64) (handlers.Resumen, error)
 }
 
 // Options are the edge handler's dependencies.
 type Options struct {
-	Caller Caller
+	Clientes Clientes
 	// Ready reports whether the edge can serve (broker and reply reader).
 	Ready          func(ctx context.Context) error
 	Log            zerolog.Logger
@@ -58,4 +69,16 @@ func New(o Options) http.Handler {
 	mux.Handle("GET /readyz", a.readyz())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{Registry: o.Registry}))
 	return observe(o.Log, newHTTPMetrics(o.Registry), problemOnMiss(mux))
+}
+
+// Starting is what the edge serves until its Kafka client is up: it is
+// alive (/healthz) but answers every other route 503.
+func Starting() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			return
+		}
+		writeProblem(w, newProblem(r, string(handlers.CodeUnavailable), "the edge is starting", nil))
+	})
 }

@@ -12,23 +12,23 @@ import (
 	"github.com/jea/cliente/handlers"
 )
 
-const idempotenciaColl = "idempotencia"
+const idempotencyColl = "idempotencia"
 
-// Idempotencia is a handlers.Idempotencia on the same database as the
+// Idempotency is a handlers.Idempotency on the same database as the
 // customers: one document per key. Expiry is by Expire (the worker sweeps
 // periodically), not by a TTL index, which FerretDB lacks.
-type Idempotencia struct {
+type Idempotency struct {
 	coll *mongo.Collection
 }
 
-var _ handlers.Idempotencia = (*Idempotencia)(nil)
+var _ handlers.IdempotencyStore = (*Idempotency)(nil)
 
-// Idempotencia returns the idempotency record store of m's database.
-func (m *Mongo) Idempotencia() *Idempotencia {
-	return &Idempotencia{coll: m.db.Collection(idempotenciaColl)}
+// Idempotency returns the idempotency record store of m's database.
+func (m *Mongo) Idempotency() *Idempotency {
+	return &Idempotency{coll: m.db.Collection(idempotencyColl)}
 }
 
-type registro struct {
+type idempotencyDoc struct {
 	Key    string    `bson:"_id"`
 	Hash   string    `bson:"hash"`
 	Done   bool      `bson:"done"`
@@ -38,8 +38,8 @@ type registro struct {
 	Resultado string `bson:"resultado,omitempty"`
 }
 
-func (r registro) toHandlers() (handlers.Registro, error) {
-	rec := handlers.Registro{Key: r.Key, Hash: r.Hash, Done: r.Done, Creado: r.Creado.UTC()}
+func (r idempotencyDoc) toHandlers() (handlers.IdempotencyRecord, error) {
+	rec := handlers.IdempotencyRecord{Key: r.Key, Hash: r.Hash, Done: r.Done, Creado: r.Creado.UTC()}
 	if r.Done {
 		if err := json.Unmarshal([]byte(r.Resultado), &rec.Resultado); err != nil {
 			return rec, handlers.Wrap(handlers.CodeInternal, err, "stored result is corrupt")
@@ -48,8 +48,8 @@ func (r registro) toHandlers() (handlers.Registro, error) {
 	return rec, nil
 }
 
-func (s *Idempotencia) Begin(ctx context.Context, key, hash string, now time.Time, ttl time.Duration) (handlers.Registro, bool, error) {
-	fresh := registro{Key: key, Hash: hash, Creado: now.UTC().Truncate(time.Millisecond)}
+func (s *Idempotency) Begin(ctx context.Context, key, hash string, now time.Time, ttl time.Duration) (handlers.IdempotencyRecord, bool, error) {
+	fresh := idempotencyDoc{Key: key, Hash: hash, Creado: now.UTC().Truncate(time.Millisecond)}
 	for attempt := 1; attempt <= writeAttempts; attempt++ {
 		_, err := s.coll.InsertOne(ctx, fresh)
 		if err == nil {
@@ -57,15 +57,15 @@ func (s *Idempotencia) Begin(ctx context.Context, key, hash string, now time.Tim
 			return rec, true, err
 		}
 		if !mongo.IsDuplicateKeyError(err) {
-			return handlers.Registro{}, false, mapError(err)
+			return handlers.IdempotencyRecord{}, false, mapError(err)
 		}
-		var cur registro
+		var cur idempotencyDoc
 		err = s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&cur)
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			continue // swept in between: insert again
 		}
 		if err != nil {
-			return handlers.Registro{}, false, mapError(err)
+			return handlers.IdempotencyRecord{}, false, mapError(err)
 		}
 		if cur.Creado.After(now.Add(-ttl)) {
 			rec, err := cur.toHandlers()
@@ -75,17 +75,17 @@ func (s *Idempotencia) Begin(ctx context.Context, key, hash string, now time.Tim
 		// just did (the filter on the old creado makes that one step).
 		res, err := s.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "creado", Value: cur.Creado}}, fresh)
 		if err != nil {
-			return handlers.Registro{}, false, mapError(err)
+			return handlers.IdempotencyRecord{}, false, mapError(err)
 		}
 		if res.MatchedCount == 1 {
 			rec, err := fresh.toHandlers()
 			return rec, true, err
 		}
 	}
-	return handlers.Registro{}, false, handlers.Errorf(handlers.CodeUnavailable, "idempotency record kept changing")
+	return handlers.IdempotencyRecord{}, false, handlers.Errorf(handlers.CodeUnavailable, "idempotency record kept changing")
 }
 
-func (s *Idempotencia) Finish(ctx context.Context, key string, r handlers.Resultado) error {
+func (s *Idempotency) Finish(ctx context.Context, key string, r handlers.StoredResult) error {
 	raw, err := json.Marshal(r)
 	if err != nil {
 		return handlers.Wrap(handlers.CodeInternal, err, "cannot encode result")
@@ -101,7 +101,7 @@ func (s *Idempotencia) Finish(ctx context.Context, key string, r handlers.Result
 	return nil
 }
 
-func (s *Idempotencia) Expire(ctx context.Context, before time.Time) (int, error) {
+func (s *Idempotency) Expire(ctx context.Context, before time.Time) (int, error) {
 	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: "creado", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}})
 	if err != nil {
 		return 0, mapError(err)

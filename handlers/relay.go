@@ -1,0 +1,131 @@
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/jea/cliente/handlers/backoff"
+)
+
+// Relay moves events from an outbox to a publisher: woken by every event
+// recorded through Outbox(), and at least every Interval for events that
+// another process recorded or a failure left behind.
+type Relay struct {
+	Outbox    Outbox
+	Publisher Publisher
+	Now       func() time.Time
+	// Lease is how long a claimed batch is reserved for this relay; after
+	// it, another relay may publish the batch again.
+	Lease time.Duration
+	// Batch is the most events moved at once.
+	Batch int
+	// Interval is the longest wait between two rounds.
+	Interval time.Duration
+	// Observe, if set, is told the outcome of every round (for metrics and
+	// logs, which this package does not do).
+	Observe func(published int, err error)
+
+	nudge chan struct{}
+}
+
+// NewRelay returns r ready to run; every field but Observe is required.
+func NewRelay(r Relay) (*Relay, error) {
+	if r.Outbox == nil || r.Publisher == nil || r.Now == nil || r.Lease <= 0 || r.Batch <= 0 || r.Interval <= 0 {
+		return nil, errors.New("handlers: NewRelay: Outbox, Publisher, Now, Lease, Batch and Interval are required")
+	}
+	r.nudge = make(chan struct{}, 1)
+	return &r, nil
+}
+
+// NotifyingOutbox is the relay's outbox that wakes the relay as soon as a
+// change records its event, so events go out in milliseconds without
+// polling the database often. Give it to the Service.
+func (r *Relay) NotifyingOutbox() Outbox { return notifyingOutbox{r.Outbox, r.nudge} }
+
+type notifyingOutbox struct {
+	Outbox
+	nudge chan struct{}
+}
+
+func (o notifyingOutbox) Add(ctx context.Context, e Evento) error {
+	err := o.Outbox.Add(ctx, e)
+	if err == nil {
+		select {
+		case o.nudge <- struct{}{}:
+		default: // a nudge is pending already
+		}
+	}
+	return err
+}
+
+// Run publishes whenever nudged and at least every Interval, backing off
+// while rounds fail, until ctx ends.
+func (r *Relay) Run(ctx context.Context) {
+	failing := backoff.New(r.Interval, 30*time.Second)
+	for {
+		n, err := r.round(ctx)
+		wait := r.Interval
+		switch {
+		case err != nil && ctx.Err() == nil:
+			wait = failing.Next()
+		case n == r.Batch:
+			wait = 0 // more are waiting
+			failing.Reset()
+		default:
+			failing.Reset()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.nudge:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Flush publishes what is recorded, until the outbox is empty, a round
+// fails or ctx ends: at shutdown, so the last changes' events go out now
+// rather than at the next start.
+func (r *Relay) Flush(ctx context.Context) {
+	for ctx.Err() == nil {
+		if n, err := r.round(ctx); err != nil || n == 0 {
+			return
+		}
+	}
+}
+
+func (r *Relay) round(ctx context.Context) (int, error) {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n, err := r.RunOnce(rctx)
+	if r.Observe != nil && (err == nil || ctx.Err() == nil) {
+		r.Observe(n, err)
+	}
+	return n, err
+}
+
+// RunOnce publishes one batch and deletes it once published. It returns how
+// many events it published. Events of one customer are published in
+// version order.
+func (r *Relay) RunOnce(ctx context.Context) (int, error) {
+	events, err := r.Outbox.Claim(ctx, r.Now(), r.Lease, r.Batch)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	slices.SortStableFunc(events, func(a, b Evento) int {
+		return cmp.Or(cmp.Compare(a.Cliente.ID, b.Cliente.ID), cmp.Compare(a.Cliente.Version, b.Cliente.Version))
+	})
+	if err := r.Publisher.Publish(ctx, events); err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	// A failed delete only means the batch is published again after its
+	// lease: at-least-once, as consumers expect.
+	return len(events), r.Outbox.Delete(ctx, ids)
+}
