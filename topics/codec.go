@@ -10,8 +10,12 @@ import (
 	"github.com/jea/cliente/handlers"
 )
 
-// MaxMessageBytes bounds a request body; larger ones are rejected unread.
-const MaxMessageBytes = maxRecordBytes
+// MaxMessageBytes bounds the value of a request or sales event record: the
+// one limit of the contract (CONTRACT.md §2.3). A larger value is answered
+// invalid unread and dead-lettered as oversize. Topics allow records of
+// maxRecordBytes, twice as much, so such values reach the worker to be
+// answered instead of being refused by the broker.
+const MaxMessageBytes = 1 << 20
 
 // EncodeRequest builds the JSON body of c.
 func EncodeRequest(c Call) ([]byte, error) {

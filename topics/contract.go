@@ -55,6 +55,10 @@ const (
 	HeaderDLQSourceTopic     = "cliente_dlq_source_topic"
 	HeaderDLQSourcePartition = "cliente_dlq_source_partition"
 	HeaderDLQSourceOffset    = "cliente_dlq_source_offset"
+	// HeaderDLQTruncated is set when the copy holds only the start of the
+	// original's key and value, or not all its headers: the original value's
+	// length in bytes, as decimal text.
+	HeaderDLQTruncated = "cliente_dlq_truncated"
 )
 
 // Dead-letter reasons.

@@ -59,9 +59,31 @@ func (d *DeadLetters) Middleware() Middleware {
 	}
 }
 
+// Bounds of what a dead letter copies, so that the copy of anything fits
+// in a record (maxRecordBytes): an oversize record may have fitted on the
+// broker only because its producer compressed it.
+const (
+	maxDeadLetterBody    = 64 << 10
+	maxDeadLetterHeaders = 256 << 10
+)
+
 func (d *DeadLetters) write(ctx context.Context, m Message, p *poisonError) {
 	msg := kafka.Message{Topic: d.topic, Key: m.Key, Value: m.Body}
-	msg.Headers = append(msg.Headers, m.headers...)
+	truncated := len(m.Key)+len(m.Body) > MaxMessageBytes
+	if truncated {
+		msg.Key, msg.Value = truncate(m.Key, maxDeadLetterBody), truncate(m.Body, maxDeadLetterBody)
+	}
+	size := 0
+	for _, h := range m.headers {
+		if size += len(h.Key) + len(h.Value); size > maxDeadLetterHeaders {
+			truncated = true // the rest are dropped
+			break
+		}
+		msg.Headers = append(msg.Headers, h)
+	}
+	if truncated {
+		msg.Headers = append(msg.Headers, kafka.Header{Key: HeaderDLQTruncated, Value: []byte(strconv.Itoa(len(m.Body)))})
+	}
 	msg.Headers = append(msg.Headers,
 		kafka.Header{Key: HeaderDLQReason, Value: []byte(p.reason)},
 		kafka.Header{Key: HeaderDLQError, Value: []byte(handlers.AsError(p.err).Message)},
@@ -81,3 +103,5 @@ func (d *DeadLetters) write(ctx context.Context, m Message, p *poisonError) {
 	d.count.WithLabelValues(p.reason).Inc()
 	log.Warn().Str("dead_letter_topic", d.topic).Msg("poison message dead-lettered")
 }
+
+func truncate(b []byte, n int) []byte { return b[:min(len(b), n)] }

@@ -144,9 +144,9 @@ func newWriter(brokers []string, balancer kafka.Balancer) *kafka.Writer {
 	}
 }
 
-// maxRecordBytes is the largest record the service produces or accepts: a
-// maximal HTTP body (1 MiB) plus the envelope. Topics are created allowing
-// it, so an oversize field fails validation instead of the broker write.
+// maxRecordBytes is the largest record the service produces, and what the
+// topics it creates allow (max.message.bytes): room for a request at
+// MaxMessageBytes with its headers, and for a reply or dead letter.
 const maxRecordBytes = 2 << 20
 
 // requestBalancer places keys as the Java client does (murmur2), so Go and
