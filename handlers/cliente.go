@@ -92,19 +92,30 @@ type Filtro struct {
 	Activo *bool
 	// IDs, when not nil, keeps only customers with these ids.
 	IDs []int64
-	// DespuesDeID and Limite are the room left for cursor paging: customers
-	// come in ascending id order, strictly after DespuesDeID; Limite 0 means
-	// no limit.
+	// Palabras, when set, keeps only customers of whose nombre and apellido
+	// words (Palabras) each of these is a prefix.
+	Palabras []string
+	// RegistradoDesde and RegistradoHasta, when not zero, keep only
+	// customers with fechaRegistro in [RegistradoDesde, RegistradoHasta).
+	RegistradoDesde, RegistradoHasta time.Time
+	// Customers come in ascending id order, strictly after DespuesDeID; at
+	// most Limite of them, 0 meaning no limit.
 	DespuesDeID int64
 	Limite      int
 }
 
-// Matches reports whether c passes the filter's status condition.
+// Matches reports whether c passes the filter's conditions (all but
+// paging).
 func (f Filtro) Matches(c Cliente) bool {
-	if f.IDs != nil && !slices.Contains(f.IDs, c.ID) {
+	switch {
+	case f.IDs != nil && !slices.Contains(f.IDs, c.ID),
+		f.Activo != nil && *f.Activo != c.Activo,
+		!f.RegistradoDesde.IsZero() && c.FechaRegistro.Before(f.RegistradoDesde),
+		!f.RegistradoHasta.IsZero() && !c.FechaRegistro.Before(f.RegistradoHasta),
+		len(f.Palabras) > 0 && !EmpiezaAlguna(Palabras(c.Nombre, c.Apellido), f.Palabras):
 		return false
 	}
-	return f.Activo == nil || *f.Activo == c.Activo
+	return true
 }
 
 func truncateToMillis(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"time"
 )
@@ -28,19 +26,14 @@ type cursorWire struct {
 
 // Encode returns the cursor as an opaque URL-safe string.
 func (c CursorCompras) Encode() string {
-	raw, _ := json.Marshal(cursorWire{F: c.Fecha.UnixMilli(), V: c.VentaID})
-	return base64.RawURLEncoding.EncodeToString(raw)
+	return encodeCursor(cursorWire{F: c.Fecha.UnixMilli(), V: c.VentaID})
 }
 
 // DecodeCursorCompras reads a cursor that Encode made.
 func DecodeCursorCompras(s string) (CursorCompras, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
 	var w cursorWire
-	if err == nil {
-		err = json.Unmarshal(raw, &w)
-	}
-	if err != nil || w.V == "" || len(w.V) > maxVentaID {
-		return CursorCompras{}, invalidField("cursor", "is not a cursor this service gave")
+	if err := decodeCursor(s, &w, func() bool { return w.V != "" && len(w.V) <= maxVentaID }); err != nil {
+		return CursorCompras{}, err
 	}
 	return CursorCompras{Fecha: time.UnixMilli(w.F).UTC(), VentaID: w.V}, nil
 }

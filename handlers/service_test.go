@@ -59,7 +59,7 @@ func TestServiceCases(t *testing.T) {
 		{"obtener varios none", func(s *handlers.Service) (any, error) { return s.ObtenerVarios(ctx, nil) }, "", ""},
 		{"validar id zero", func(s *handlers.Service) (any, error) { return s.ValidarParaVenta(ctx, 0) }, handlers.CodeInvalid, "id"},
 		{"listar negative cursor", func(s *handlers.Service) (any, error) {
-			return s.Listar(ctx, handlers.Filtro{DespuesDeID: -1, Limite: -1})
+			return s.Listar(ctx, handlers.ConsultaClientes{DespuesDeID: -1, Limite: ptr(-1)})
 		}, handlers.CodeInvalid, "despuesDeId,limite"},
 	}
 	for _, tc := range tests {

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Length limits keep one customer document small and bounded.
@@ -39,14 +40,14 @@ func Validate(d Datos) (Campos, error) {
 	if d.Nombre == nil || strings.TrimSpace(*d.Nombre) == "" {
 		v.add("nombre", "is required")
 	} else {
-		c.Nombre = strings.TrimSpace(*d.Nombre)
+		c.Nombre = norm.NFC.String(strings.TrimSpace(*d.Nombre))
 		if msg := checkText(c.Nombre, minNombre, maxNombre); msg != "" {
 			v.add("nombre", msg)
 		}
 	}
 
 	if d.Apellido != nil {
-		c.Apellido = strings.TrimSpace(*d.Apellido)
+		c.Apellido = norm.NFC.String(strings.TrimSpace(*d.Apellido))
 		if msg := checkText(c.Apellido, 0, maxNombre); msg != "" {
 			v.add("apellido", msg)
 		}
@@ -69,7 +70,7 @@ func Validate(d Datos) (Campos, error) {
 	}
 
 	if d.Direccion != nil {
-		c.Direccion = strings.TrimSpace(*d.Direccion)
+		c.Direccion = norm.NFC.String(strings.TrimSpace(*d.Direccion))
 		if msg := checkText(c.Direccion, 0, maxDireccion); msg != "" {
 			v.add("direccion", msg)
 		}
@@ -152,11 +153,16 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// NormalizeEmail trims and lower-cases an address and checks it is a bare
-// addr-spec with a dotted domain. Storing it lower-case is what makes the
-// unique index case-insensitive.
+// NormalizeEmail trims an address, puts it in NFC and case-folds it (full
+// Unicode folding: "ſam@x.pe" is "sam@x.pe", "NIÑO@x.pe" in NFD is
+// "niño@x.pe"), and checks it is a bare addr-spec with a dotted domain.
+// Storing and comparing only this form is what makes the unique index, and
+// lookups, blind to letter case and encoding.
 func NormalizeEmail(s string) (string, string) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	if !utf8.ValidString(s) {
+		return "", "must be valid UTF-8"
+	}
+	s = norm.NFC.String(foldCase(norm.NFC.String(strings.TrimSpace(s))))
 	if len(s) > maxEmail {
 		return "", "is too long"
 	}

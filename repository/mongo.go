@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -155,6 +156,10 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 		// List filters on activo and pages by _id; the compound index
 		// serves both, and its activo prefix serves plain activo filters.
 		{Keys: bson.D{{Key: "activo", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("activo_id")},
+		// A search is one anchored prefix regex per word on this multikey
+		// index; listings by registration date use the next one.
+		{Keys: bson.D{{Key: "palabras", Value: 1}}, Options: options.Index().SetName("palabras")},
+		{Keys: bson.D{{Key: "fechaRegistro", Value: 1}}, Options: options.Index().SetName("fechaRegistro")},
 	} {
 		if _, err := m.clientes.Indexes().CreateOne(ctx, idx); err != nil {
 			return fmt.Errorf("repository: create index %s: %w", *idx.Options.Name, err)
@@ -179,6 +184,9 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	// than upserting) makes concurrent callers race on the _id index: the
 	// loser gets a duplicate key, which means the counter is there. FerretDB
 	// does not retry racing upserts as MongoDB does, so an upsert could fail.
+	if err := m.backfillPalabras(ctx); err != nil {
+		return fmt.Errorf("repository: search words of older customers: %w", err)
+	}
 	last, err := m.lastID(ctx)
 	if err != nil {
 		return fmt.Errorf("repository: read last id: %w", err)
@@ -209,8 +217,11 @@ type cliente struct {
 	// MesRegistro is fechaRegistro's UTC month, "YYYY-MM", stored because
 	// FerretDB cannot group by date operators.
 	MesRegistro string `bson:"mesRegistro"`
-	Activo      bool   `bson:"activo"`
-	Version     int64  `bson:"version"`
+	// Palabras are the search words of nombre and apellido
+	// (handlers.Palabras), stored so that a search is an index lookup.
+	Palabras []string `bson:"palabras"`
+	Activo   bool     `bson:"activo"`
+	Version  int64    `bson:"version"`
 	// LastOp is the idempotency key of the last change, written with it.
 	LastOp string `bson:"lastOp,omitempty"`
 	// Cambio is the kind of the last change, written with it.
@@ -241,7 +252,7 @@ func clienteDocOf(c handlers.Cliente) cliente {
 	return cliente{
 		ID: c.ID, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
 		Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion,
-		FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"),
+		FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"), Palabras: handlers.Palabras(c.Nombre, c.Apellido),
 		Activo: c.Activo, Version: c.Version, LastOp: c.LastOp, Cambio: c.Cambio,
 	}
 }
@@ -255,6 +266,7 @@ func editable(c handlers.Campos) bson.D {
 		{Key: "email", Value: c.Email},
 		{Key: "telefono", Value: c.Telefono},
 		{Key: "direccion", Value: c.Direccion},
+		{Key: "palabras", Value: handlers.Palabras(c.Nombre, c.Apellido)},
 	}
 }
 
@@ -466,6 +478,25 @@ func (m *Mongo) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente
 	if f.Activo != nil {
 		filter = append(filter, bson.E{Key: "activo", Value: *f.Activo})
 	}
+	var fecha bson.D
+	if !f.RegistradoDesde.IsZero() {
+		fecha = append(fecha, bson.E{Key: "$gte", Value: f.RegistradoDesde})
+	}
+	if !f.RegistradoHasta.IsZero() {
+		fecha = append(fecha, bson.E{Key: "$lt", Value: f.RegistradoHasta})
+	}
+	if fecha != nil {
+		filter = append(filter, bson.E{Key: "fechaRegistro", Value: fecha})
+	}
+	if len(f.Palabras) > 0 {
+		// Each word must begin some stored word: an anchored regex, which
+		// MongoDB answers from the palabras index.
+		var all bson.A
+		for _, w := range f.Palabras {
+			all = append(all, bson.D{{Key: "palabras", Value: bson.D{{Key: "$regex", Value: "^" + regexp.QuoteMeta(w)}}}})
+		}
+		filter = append(filter, bson.E{Key: "$and", Value: all})
+	}
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
 	if f.Limite > 0 {
 		opts.SetLimit(int64(f.Limite))
@@ -491,4 +522,29 @@ func (m *Mongo) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente
 
 func notFound() *handlers.Error {
 	return handlers.Errorf(handlers.CodeNotFound, "customer not found")
+}
+
+// backfillPalabras stores the search words of customers written before
+// they existed, in batches.
+func (m *Mongo) backfillPalabras(ctx context.Context) error {
+	for {
+		cur, err := m.clientes.Find(ctx, bson.D{{Key: "palabras", Value: bson.D{{Key: "$exists", Value: false}}}},
+			options.Find().SetLimit(500).SetProjection(bson.D{{Key: "nombre", Value: 1}, {Key: "apellido", Value: 1}}))
+		if err != nil {
+			return mapError(err)
+		}
+		var docs []cliente
+		if err := cur.All(ctx, &docs); err != nil {
+			return mapError(err)
+		}
+		if len(docs) == 0 {
+			return nil
+		}
+		for _, d := range docs {
+			_, err := m.clientes.UpdateByID(ctx, d.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "palabras", Value: handlers.Palabras(d.Nombre, d.Apellido)}}}})
+			if err != nil {
+				return mapError(err)
+			}
+		}
+	}
 }

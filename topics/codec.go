@@ -17,13 +17,50 @@ import (
 // answered instead of being refused by the broker.
 const MaxMessageBytes = 1 << 20
 
-// EncodeRequest builds the JSON body of c.
+// EncodeRequest builds the JSON body of c. HTML characters are not
+// escaped (a "<" would grow to six bytes), and a body over MaxMessageBytes
+// is refused as invalid, naming the largest field of the payload, before
+// anything is sent.
 func EncodeRequest(c Call) ([]byte, error) {
-	data, err := json.Marshal(c.Data)
+	data, err := marshal(c.Data)
 	if err != nil {
 		return nil, fmt.Errorf("topics: encode %s payload: %w", c.Type, err)
 	}
-	return json.Marshal(Request{Type: c.Type, Meta: c.Meta, Data: data})
+	body, err := marshal(Request{Type: c.Type, Meta: c.Meta, Data: data})
+	if err != nil {
+		return nil, fmt.Errorf("topics: encode %s: %w", c.Type, err)
+	}
+	if len(body) > MaxMessageBytes {
+		return nil, &handlers.Error{Code: handlers.CodeInvalid, Message: fmt.Sprintf("the request is larger than %d bytes", MaxMessageBytes),
+			Fields: []handlers.FieldError{{Field: largestMember(data), Message: "is too large"}}}
+	}
+	return body, nil
+}
+
+// marshal is json.Marshal without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// largestMember names the largest member of the JSON object raw, or
+// "data" if raw is not an object.
+func largestMember(raw []byte) string {
+	var members map[string]json.RawMessage
+	name, size := "data", -1
+	if json.Unmarshal(raw, &members) == nil {
+		for k, v := range members {
+			if len(v) > size || (len(v) == size && k < name) {
+				name, size = k, len(v)
+			}
+		}
+	}
+	return name
 }
 
 // decodeRequest parses a request body. Every failure is an *handlers.Error

@@ -86,7 +86,10 @@ const (
 	TypeObtener         Type = "cliente.obtener"
 	TypeObtenerPorDNI   Type = "cliente.obtenerPorDni"
 	TypeObtenerPorEmail Type = "cliente.obtenerPorEmail"
-	TypeListar          Type = "cliente.listar"
+	// TypeListar pages through customers, by status and registration
+	// date; TypeBuscar is the same with a search by name (required).
+	TypeListar Type = "cliente.listar"
+	TypeBuscar Type = "cliente.buscar"
 	// TypeObtenerVarios gets many customers in one request (no N+1).
 	TypeObtenerVarios Type = "cliente.obtenerVarios"
 	// TypeValidarParaVenta answers whether a customer may buy.
@@ -159,13 +162,6 @@ type Compras struct {
 	Cursor string `json:"cursor,omitempty"`
 }
 
-// Listar is the payload of TypeListar; all fields are optional.
-type Listar struct {
-	Activo      *bool `json:"activo,omitempty"`
-	DespuesDeID int64 `json:"despuesDeId,omitempty"`
-	Limite      int   `json:"limite,omitempty"`
-}
-
 // Reply statuses.
 const (
 	StatusOK    = "ok"
@@ -174,7 +170,8 @@ const (
 
 // Reply is the JSON body of every reply. Data is a handlers.Cliente for
 // single-customer operations (including TypeEliminar, which returns the
-// deactivated customer) and an array of them for TypeListar.
+// deactivated customer), a handlers.PaginaClientes for TypeListar and
+// TypeBuscar.
 type Reply struct {
 	Type   Type            `json:"type"`
 	Status string          `json:"status"`
@@ -246,7 +243,9 @@ func ObtenerPorEmail(email string) Call {
 	return Call{Type: TypeObtenerPorEmail, Data: PorEmail{Email: email}}
 }
 
-func ListarClientes(l Listar) Call { return Call{Type: TypeListar, Data: l} }
+func ListarClientes(q handlers.ConsultaClientes) Call { return Call{Type: TypeListar, Data: q} }
+
+func BuscarClientes(q handlers.ConsultaClientes) Call { return Call{Type: TypeBuscar, Data: q} }
 
 func ObtenerVarios(ids []int64) Call { return Call{Type: TypeObtenerVarios, Data: IDs{IDs: ids}} }
 

@@ -40,22 +40,28 @@ func TestUnknownTypeReplyEchoesType(t *testing.T) {
 	}
 }
 
-// §2.3: one limit, 1 MiB of value; a larger request is answered invalid,
-// not executed, and dead-lettered as oversize.
+// §2.3: one limit, 1 MiB of value. A larger request is refused by the Go
+// requester before sending; sent anyway (by another client), it is
+// answered invalid, not executed, and dead-lettered as oversize.
 func TestRequestOverTheLimitIsInvalid(t *testing.T) {
 	s := startStack(t, newService())
 	padding := strings.Repeat("x", topics.MaxMessageBytes/2*3) // 1.5 MiB
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	r, err := s.requester.Call(ctx, topics.Call{Type: topics.TypeListar, Data: map[string]any{"relleno": padding}})
-	// The worker does not read a record it refuses: the reply's type is "".
-	if err != nil || r.Type != "" || handlers.ErrorCode(r.Err()) != handlers.CodeInvalid ||
-		!strings.Contains(r.Err().Error(), strconv.Itoa(topics.MaxMessageBytes)) {
-		t.Fatalf("1.5 MiB request: %v, %+v, want invalid naming the limit", err, r)
+	_, err := s.requester.Call(ctx, topics.Call{Type: topics.TypeListar, Data: map[string]any{"relleno": padding, "q": "x"}})
+	if e := handlers.AsError(err); e == nil || e.Code != handlers.CodeInvalid || len(e.Fields) != 1 || e.Fields[0].Field != "relleno" {
+		t.Fatalf("requester: %v, want invalid naming the largest field", err)
+	}
+	body := `{"type":"cliente.listar","data":{"relleno":"` + padding + `"}}`
+	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Topic: strings.TrimSuffix(s.cmdTopic, "cmd") + "qry",
+		BatchBytes: 4 << 20, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte(body)}); err != nil {
+		t.Fatal(err)
 	}
 	h := nextDeadLetter(t, s.brokers, s.dlqTopic)
-	if h[topics.HeaderDLQReason] != topics.DeadLetterOversize {
-		t.Fatalf("dead letter headers %v, want reason oversize", h)
+	if h[topics.HeaderDLQReason] != topics.DeadLetterOversize || !strings.Contains(h[topics.HeaderDLQError], strconv.Itoa(topics.MaxMessageBytes)) {
+		t.Fatalf("dead letter headers %v, want reason oversize naming the limit", h)
 	}
 }
 

@@ -23,40 +23,37 @@ type operation struct {
 // handlers/; the consumer, the requester's topic choice and the metrics'
 // known types all read this table.
 var operations = map[Type]operation{
-	TypeCrear: command(func(ctx context.Context, s *handlers.Service, d handlers.Datos, c handlers.Cambio) (any, error) {
-		return s.Crear(ctx, d, c)
+	TypeCrear: command((*handlers.Service).Crear),
+	TypeActualizar: command(func(s *handlers.Service, ctx context.Context, p Actualizar, c handlers.Cambio) (handlers.Cliente, error) {
+		return s.Actualizar(ctx, p.ID, p.Datos, c)
 	}),
-	TypeActualizar: command(func(ctx context.Context, s *handlers.Service, a Actualizar, c handlers.Cambio) (any, error) {
-		return s.Actualizar(ctx, a.ID, a.Datos, c)
-	}),
-	TypeEliminar: command(func(ctx context.Context, s *handlers.Service, p ID, c handlers.Cambio) (any, error) {
+	TypeEliminar: command(func(s *handlers.Service, ctx context.Context, p ID, c handlers.Cambio) (handlers.Cliente, error) {
 		return s.Eliminar(ctx, p.ID, c)
 	}),
-	TypeObtener: query(func(ctx context.Context, s *handlers.Service, p ID) (any, error) {
+	TypeObtener: query(func(s *handlers.Service, ctx context.Context, p ID) (handlers.Cliente, error) {
 		return s.Obtener(ctx, p.ID)
 	}),
-	TypeObtenerPorDNI: query(func(ctx context.Context, s *handlers.Service, p PorDNI) (any, error) {
+	TypeObtenerPorDNI: query(func(s *handlers.Service, ctx context.Context, p PorDNI) (handlers.Cliente, error) {
 		return s.ObtenerPorDNI(ctx, p.DNI)
 	}),
-	TypeObtenerPorEmail: query(func(ctx context.Context, s *handlers.Service, p PorEmail) (any, error) {
+	TypeObtenerPorEmail: query(func(s *handlers.Service, ctx context.Context, p PorEmail) (handlers.Cliente, error) {
 		return s.ObtenerPorEmail(ctx, p.Email)
 	}),
-	TypeObtenerVarios: query(func(ctx context.Context, s *handlers.Service, p IDs) (any, error) {
+	TypeObtenerVarios: query(func(s *handlers.Service, ctx context.Context, p IDs) ([]handlers.Cliente, error) {
 		return s.ObtenerVarios(ctx, p.IDs)
 	}),
-	TypeValidarParaVenta: query(func(ctx context.Context, s *handlers.Service, p ID) (any, error) {
+	TypeValidarParaVenta: query(func(s *handlers.Service, ctx context.Context, p ID) (handlers.Validacion, error) {
 		return s.ValidarParaVenta(ctx, p.ID)
 	}),
-	TypeCompras: query(func(ctx context.Context, s *handlers.Service, p Compras) (any, error) {
+	TypeCompras: query(func(s *handlers.Service, ctx context.Context, p Compras) (handlers.HistorialCompras, error) {
 		return s.Compras(ctx, p.ID, p.Limite, p.Cursor)
 	}),
-	TypeResumen: query(func(ctx context.Context, s *handlers.Service, p ID) (any, error) {
+	TypeResumen: query(func(s *handlers.Service, ctx context.Context, p ID) (handlers.Resumen, error) {
 		return s.Resumen(ctx, p.ID)
 	}),
-	// Listing everything needs no payload.
-	TypeListar: optional(query(func(ctx context.Context, s *handlers.Service, p Listar) (any, error) {
-		return s.Listar(ctx, handlers.Filtro{Activo: p.Activo, DespuesDeID: p.DespuesDeID, Limite: p.Limite})
-	})),
+	// Listing everyone needs no payload.
+	TypeListar: optional(query((*handlers.Service).Listar)),
+	TypeBuscar: query((*handlers.Service).Buscar),
 }
 
 // known reports whether t is a request type of this version of the
@@ -69,32 +66,37 @@ func known(t Type) bool {
 // isCommand reports whether t changes state.
 func isCommand(t Type) bool { return operations[t].command }
 
-// query registers a read: its payload P and the use case it calls.
-func query[P any](call func(context.Context, *handlers.Service, P) (any, error)) operation {
+// query registers a read: its payload P and the use case it calls, often
+// a method expression such as (*handlers.Service).Listar.
+func query[P, R any](call func(*handlers.Service, context.Context, P) (R, error)) operation {
 	return operation{run: func(ctx context.Context, svc *handlers.Service, req Request) (any, error) {
 		var p P
 		if err := decodePayload(req, &p); err != nil {
 			return nil, err
 		}
-		return call(ctx, svc, p)
+		return call(svc, ctx, p)
 	}}
 }
 
 // command registers a change: like query, and the use case also gets the
 // expected version and idempotency key from the request's meta.
-func command[P any](call func(context.Context, *handlers.Service, P, handlers.Cambio) (any, error)) operation {
+func command[P, R any](call func(*handlers.Service, context.Context, P, handlers.Cambio) (R, error)) operation {
 	return operation{command: true, run: func(ctx context.Context, svc *handlers.Service, req Request) (any, error) {
 		var p P
 		if err := decodePayload(req, &p); err != nil {
 			return nil, err
 		}
-		return call(ctx, svc, p, handlers.Cambio{Version: req.Meta.ExpectedVersion, IdempotencyKey: req.Meta.IdempotencyKey})
+		return call(svc, ctx, p, handlers.Cambio{Version: req.Meta.ExpectedVersion, IdempotencyKey: req.Meta.IdempotencyKey})
 	}}
 }
 
 // decodePayload decodes req's payload into p; a payload that does not
-// decode can never succeed as sent.
+// decode can never succeed as sent, so it is also dead-lettered.
 func decodePayload(req Request, p any) error {
+	// Text that decoding would silently repair is refused, naming the field.
+	if err := handlers.CheckJSONText(req.Data); err != nil {
+		return err
+	}
 	if err := DecodeData(req, p); err != nil {
 		return deadLetter(DeadLetterUndecodable, err)
 	}

@@ -131,7 +131,9 @@ func (r *Requester) openReader(offset int64) (*kafka.Reader, error) {
 // A reply that reports a failure is returned as a Reply; see Reply.Err.
 func (r *Requester) Call(ctx context.Context, c Call) (Reply, error) {
 	body, err := EncodeRequest(c)
-	if err != nil {
+	if handlers.ErrorCode(err) == handlers.CodeInvalid {
+		return Reply{}, err // too large to send: the caller's to fix
+	} else if err != nil {
 		return Reply{}, handlers.Wrap(handlers.CodeInternal, err, "cannot encode request")
 	}
 	topic := r.cfg.QueryTopic

@@ -134,8 +134,8 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("missing customer reply: %+v", r)
 	}
 
-	var list []handlers.Cliente
-	if err := call(t, s, topics.ListarClientes(topics.Listar{Activo: ptr(true)})).Decode(&list); err != nil || len(list) != 1 {
+	var list handlers.PaginaClientes
+	if err := call(t, s, topics.ListarClientes(handlers.ConsultaClientes{Activo: ptr(true)})).Decode(&list); err != nil || len(list.Clientes) != 1 {
 		t.Fatalf("Listar = %v, %v", list, err)
 	}
 }
@@ -272,7 +272,7 @@ func TestCallTimesOutWithoutWorker(t *testing.T) {
 // cached topic metadata must still get its first reply.
 func TestLateReplyTopicGetsFirstReply(t *testing.T) {
 	s := startStack(t, newService())
-	call(t, s, topics.ListarClientes(topics.Listar{})) // worker writer now has metadata cached
+	call(t, s, topics.ListarClientes(handlers.ConsultaClientes{})) // worker writer now has metadata cached
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	late, err := topics.NewRequester(ctx, topics.RequesterConfig{
@@ -285,7 +285,7 @@ func TestLateReplyTopicGetsFirstReply(t *testing.T) {
 	defer late.Close()
 	callCtx, callCancel := context.WithTimeout(ctx, 5*time.Second)
 	defer callCancel()
-	r, err := late.Call(callCtx, topics.ListarClientes(topics.Listar{}))
+	r, err := late.Call(callCtx, topics.ListarClientes(handlers.ConsultaClientes{}))
 	if err != nil || r.Err() != nil {
 		t.Fatalf("first call on a new reply topic: %v / %v", err, r.Err())
 	}
@@ -392,9 +392,9 @@ func TestRedeliveredCommandAppliesOnce(t *testing.T) {
 	if !bytes.Equal(bodies[0], bodies[1]) || bytes.Contains(bodies[0], []byte(`"error"`)) {
 		t.Fatalf("replies differ or failed:\n%s\n%s", bodies[0], bodies[1])
 	}
-	var list []handlers.Cliente
-	if err := call(t, s, topics.ListarClientes(topics.Listar{})).Decode(&list); err != nil || len(list) != 1 {
-		t.Fatalf("%d customers after a redelivered create, want 1 (%v)", len(list), err)
+	var list handlers.PaginaClientes
+	if err := call(t, s, topics.ListarClientes(handlers.ConsultaClientes{})).Decode(&list); err != nil || len(list.Clientes) != 1 {
+		t.Fatalf("%d customers after a redelivered create, want 1 (%v)", len(list.Clientes), err)
 	}
 }
 

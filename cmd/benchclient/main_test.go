@@ -70,8 +70,8 @@ func TestRunSmoke(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if got, _ := svc.Listar(context.Background(), handlers.Filtro{}); len(got) != 12 {
-		t.Errorf("%d customers in the store, want the 12 seeded", len(got))
+	if got, _ := svc.Listar(context.Background(), handlers.ConsultaClientes{}); len(got.Clientes) != 12 {
+		t.Errorf("%d customers in the store, want the 12 seeded", len(got.Clientes))
 	}
 }
 

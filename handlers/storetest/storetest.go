@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
 		{"LastOp", testLastOp},
 		{"Cambio", testCambio},
 		{"List", testList},
+		{"SearchAndDates", testSearchAndDates},
 		{"ConcurrentInsertsSameDNI", testConcurrentSameDNI},
 		{"ConcurrentInsertsDistinct", testConcurrentDistinct},
 		{"OperatorLookingValues", testOperatorLookingValues},
@@ -451,6 +452,69 @@ func testCambio(t *testing.T, s handlers.Store) {
 		}
 		if stored, err := s.Get(ctx(t), a.ID); err != nil || stored.Cambio != st.want || stored.Version != got.Version {
 			t.Fatalf("%s: stored %+v, %v; want Cambio %q at version %d", st.name, stored, err, st.want, got.Version)
+		}
+	}
+}
+
+// A search keeps customers each of whose query words begins a word of
+// nombre or apellido, ignoring case and accents, also after a name
+// changed; dates keep [desde, hasta).
+func testSearchAndDates(t *testing.T, s handlers.Store) {
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 12, 0, 0, 0, time.UTC) }
+	insert := func(n int, nombre, apellido string, registrado time.Time) int64 {
+		c := Campos(n)
+		c.Nombre, c.Apellido = nombre, apellido
+		got, err := s.Insert(ctx(t), c, registrado, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.ID
+	}
+	maria := insert(1, "María José", "Quispe Huamán", day(1))
+	mario := insert(2, "Mario", "Quispe", day(2))
+	rosa := insert(3, "Rosa", "Mariátegui", day(3))
+	luis := insert(4, "Luis", "Ñañez", day(4))
+	yes := true
+	for _, tc := range []struct {
+		name string
+		f    handlers.Filtro
+		want []int64
+	}{
+		{"one prefix in nombre or apellido", handlers.Filtro{Palabras: handlers.Palabras("mari")}, []int64{maria, mario, rosa}},
+		{"every word must match", handlers.Filtro{Palabras: handlers.Palabras("MARIA qui")}, []int64{maria}},
+		{"accents and case ignored", handlers.Filtro{Palabras: handlers.Palabras("ÑAÑ")}, []int64{luis}},
+		{"inside a word does not match", handlers.Filtro{Palabras: handlers.Palabras("uispe")}, nil},
+		{"with paging", handlers.Filtro{Palabras: handlers.Palabras("quispe"), DespuesDeID: maria, Limite: 1}, []int64{mario}},
+		{"from a day", handlers.Filtro{RegistradoDesde: day(2)}, []int64{mario, rosa, luis}},
+		{"before a day", handlers.Filtro{RegistradoHasta: day(3)}, []int64{maria, mario}},
+		{"dates and words and status", handlers.Filtro{RegistradoDesde: day(2), RegistradoHasta: day(4), Palabras: handlers.Palabras("mar"), Activo: &yes}, []int64{mario, rosa}},
+	} {
+		got, err := s.List(ctx(t), tc.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var ids []int64
+		for _, c := range got {
+			ids = append(ids, c.ID)
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: ids %v, want %v", tc.name, ids, tc.want)
+		}
+	}
+	// A renamed customer is found by its new name only.
+	c := Campos(3)
+	c.Nombre, c.Apellido = "Rosa", "Castro"
+	if _, err := s.Replace(ctx(t), rosa, c, nil, handlers.Cambio{}); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{"mariat": "[]", "castro": fmt.Sprint([]int64{rosa})} {
+		got, err := s.List(ctx(t), handlers.Filtro{Palabras: handlers.Palabras(q)})
+		var ids []int64
+		for _, c := range got {
+			ids = append(ids, c.ID)
+		}
+		if err != nil || fmt.Sprint(ids) != want && !(want == "[]" && len(ids) == 0) {
+			t.Errorf("after the rename, %q finds %v (%v), want %s", q, ids, err, want)
 		}
 	}
 }

@@ -140,10 +140,17 @@ func (c *Client) ObtenerPorEmail(ctx context.Context, email string) (handlers.Cl
 	return out, c.call(ctx, topics.ObtenerPorEmail(email), &out)
 }
 
-// Listar returns the customers f selects (status, paging), by id.
-func (c *Client) Listar(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error) {
-	out := []handlers.Cliente{}
-	return out, c.call(ctx, topics.ListarClientes(topics.Listar{Activo: f.Activo, DespuesDeID: f.DespuesDeID, Limite: f.Limite}), &out)
+// Listar returns a page of the customers q selects, by id; pass the
+// page's Siguiente as q.Cursor for the next one.
+func (c *Client) Listar(ctx context.Context, q handlers.ConsultaClientes) (handlers.PaginaClientes, error) {
+	var out handlers.PaginaClientes
+	return out, c.call(ctx, topics.ListarClientes(q), &out)
+}
+
+// Buscar is Listar with a search by name: q.Q is required.
+func (c *Client) Buscar(ctx context.Context, q handlers.ConsultaClientes) (handlers.PaginaClientes, error) {
+	var out handlers.PaginaClientes
+	return out, c.call(ctx, topics.BuscarClientes(q), &out)
 }
 
 // Compras returns a page of customer id's purchase history, newest first:
@@ -217,7 +224,9 @@ func (c *Client) call(ctx context.Context, call topics.Call, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout) // an earlier deadline of ctx still wins
 	defer cancel()
 	reply, err := c.caller.Call(ctx, call)
-	if err != nil {
+	if handlers.ErrorCode(err) == handlers.CodeInvalid {
+		return fmt.Errorf("%s: %w", call.Type, err) // refused before sending
+	} else if err != nil {
 		return fmt.Errorf("%s: %w: %w", call.Type, ErrUnavailable, err)
 	}
 	err = reply.Decode(out)

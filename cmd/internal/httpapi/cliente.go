@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,33 +67,87 @@ func (a *api) obtener() http.Handler {
 	})
 }
 
+// maxSegment bounds a path segment that carries a value (a DNI, an email):
+// far above any valid one, far below what would make a message large.
+const maxSegment = 320
+
+// segment reads path value name, answering 400 itself if it is too long.
+func segment(w http.ResponseWriter, r *http.Request, name string) (string, bool) {
+	v := r.PathValue(name)
+	if len(v) > maxSegment {
+		writeProblem(w, newProblem(r, string(handlers.CodeInvalid), "the request is not valid",
+			[]handlers.FieldError{{Field: name, Message: fmt.Sprintf("must be at most %d bytes", maxSegment)}}))
+		return "", false
+	}
+	return v, true
+}
+
 func (a *api) porDNI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dni, ok := segment(w, r, "dni")
+		if !ok {
+			return
+		}
 		a.respondCliente(w, r, http.StatusOK, func(ctx context.Context) (handlers.Cliente, error) {
-			return a.o.Clientes.ObtenerPorDNI(ctx, r.PathValue("dni"))
+			return a.o.Clientes.ObtenerPorDNI(ctx, dni)
 		})
 	})
 }
 
 func (a *api) porEmail() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		email, ok := segment(w, r, "email")
+		if !ok {
+			return
+		}
 		a.respondCliente(w, r, http.StatusOK, func(ctx context.Context) (handlers.Cliente, error) {
-			return a.o.Clientes.ObtenerPorEmail(ctx, r.PathValue("email"))
+			return a.o.Clientes.ObtenerPorEmail(ctx, email)
 		})
 	})
 }
 
-// listar keeps the original service's bare JSON array body.
+// listar serves a page of customers as the original service's bare JSON
+// array; the next page, if any, is linked from a Link header (RFC 8288).
+// With q it is a search. activo, when set, is the route's own filter
+// (/cliente/activos).
 func (a *api) listar(activo *bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := call(a, r, func(ctx context.Context) ([]handlers.Cliente, error) {
-			return a.o.Clientes.Listar(ctx, handlers.Filtro{Activo: activo})
-		})
+		params := r.URL.Query()
+		q := handlers.ConsultaClientes{Q: params.Get("q"), Activo: activo, Cursor: params.Get("cursor"),
+			RegistradoDesde: params.Get("registradoDesde"), RegistradoHasta: params.Get("registradoHasta")}
+		var bad []handlers.FieldError
+		if s := params.Get("activo"); s != "" && activo == nil {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				bad = append(bad, handlers.FieldError{Field: "activo", Message: "must be true or false"})
+			}
+			q.Activo = &b
+		}
+		if s := params.Get("limite"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				bad = append(bad, handlers.FieldError{Field: "limite", Message: fmt.Sprintf("must be an integer from 1 to %d", handlers.MaxLimiteClientes)})
+			}
+			q.Limite = &n
+		}
+		if len(bad) > 0 {
+			writeProblem(w, newProblem(r, string(handlers.CodeInvalid), "the listing parameters are not valid", bad))
+			return
+		}
+		op := a.o.Clientes.Listar
+		if q.Q != "" {
+			op = a.o.Clientes.Buscar
+		}
+		page, err := call(a, r, func(ctx context.Context) (handlers.PaginaClientes, error) { return op(ctx, q) })
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, list)
+		if page.Siguiente != "" {
+			params.Set("cursor", page.Siguiente)
+			w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, params.Encode()))
+		}
+		writeJSON(w, http.StatusOK, page.Clientes)
 	})
 }
 
@@ -229,8 +284,17 @@ func (a *api) decodeBody(w http.ResponseWriter, r *http.Request, v any) (Problem
 			return newProblem(r, codeUnsupportedType, "the body must be application/json", nil), false
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes))
-	err := dec.Decode(v)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes))
+	if err == nil {
+		// Text that decoding would silently repair is refused, naming it.
+		if terr := handlers.CheckJSONText(body); terr != nil {
+			return problemFromError(r, terr), false
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err == nil {
+		err = dec.Decode(v)
+	}
 	if err == nil {
 		// Exactly one value: trailing data means a malformed body.
 		if _, extra := dec.Token(); extra != io.EOF {

@@ -59,8 +59,10 @@ func TestRoutesMapOntoMessages(t *testing.T) {
 		wantData           string // JSON of the payload
 		wantStatus         int
 	}{
-		{"GET", "/cliente", "", okReply(topics.TypeListar, []handlers.Cliente{}), topics.TypeListar, "", `{}`, 200},
-		{"GET", "/cliente/activos", "", okReply(topics.TypeListar, []handlers.Cliente{}), topics.TypeListar, "", `{"activo":true}`, 200},
+		{"GET", "/cliente", "", okReply(topics.TypeListar, handlers.PaginaClientes{}), topics.TypeListar, "", `{}`, 200},
+		{"GET", "/cliente/activos", "", okReply(topics.TypeListar, handlers.PaginaClientes{}), topics.TypeListar, "", `{"activo":true}`, 200},
+		{"GET", "/cliente?q=maria+qui&activo=false&registradoDesde=2026-01-01&limite=5&cursor=eyJkIjo3fQ", "", okReply(topics.TypeBuscar, handlers.PaginaClientes{}), topics.TypeBuscar, "",
+			`{"q":"maria qui","activo":false,"registradoDesde":"2026-01-01","limite":5,"cursor":"eyJkIjo3fQ"}`, 200},
 		{"GET", "/cliente/7", "", okReply(topics.TypeObtener, cliente), topics.TypeObtener, "", `{"id":7}`, 200},
 		{"GET", "/cliente/dni/10117410-2", "", okReply(topics.TypeObtenerPorDNI, cliente), topics.TypeObtenerPorDNI, "", `{"dni":"10117410-2"}`, 200},
 		{"GET", "/cliente/email/A@B.pe", "", okReply(topics.TypeObtenerPorEmail, cliente), topics.TypeObtenerPorEmail, "", `{"email":"A@B.pe"}`, 200},
@@ -247,17 +249,42 @@ func deref(p *int64) any {
 
 // FuzzEdgeRequest: no method, path, header or body makes the edge answer
 // 500, or send a request the worker would find malformed.
+// encodingCaller encodes each call as the Kafka requester does (refusing
+// one over the record limit) and answers ok.
+type encodingCaller struct {
+	fakeCaller
+	largest int
+}
+
+func (e *encodingCaller) Call(ctx context.Context, c topics.Call) (topics.Reply, error) {
+	body, err := topics.EncodeRequest(c)
+	if err != nil {
+		return topics.Reply{}, err
+	}
+	e.largest = max(e.largest, len(body))
+	return e.fakeCaller.Call(ctx, c)
+}
+
+// FuzzEdgeRequest: whatever the method, path, headers and body, the edge
+// never answers 5xx, and never sends a request over the record limit.
 func FuzzEdgeRequest(f *testing.F) {
 	f.Add("POST", "/cliente", "application/json", `{"dni":"10117410","nombre":"Ana","email":"a@b.pe"}`, "")
 	f.Add("PUT", "/cliente/3", "application/json; charset=utf-8", `{"activo":false}`, `"3"`)
 	f.Add("DELETE", "/cliente/-1", "", ``, `W/"1"`)
 	f.Add("GET", "/cliente/dni/%7B%22$ne%22:1%7D", "", ``, "")
 	f.Add("POST", "/cliente", "text/plain", `[`, "*")
+	f.Add("POST", "/cliente", "application/json", `{"direccion":"`+strings.Repeat("<&>", 300)+`"}`, "")
+	f.Add("POST", "/cliente", "application/json", "{\"nombre\":\"\xff\xfe\",\"email\":\"\\ud800\"}", "")
+	f.Add("GET", "/cliente/email/"+strings.Repeat("%E2%80%A8", 200), "", "", "")
+	f.Add("GET", "/cliente?q=mar%C3%ADa+qui&limite=0&cursor=%FF", "", "", "")
 	reg := prometheus.NewRegistry()
-	caller := &fakeCaller{reply: okReply(topics.TypeObtener, handlers.Cliente{ID: 1})}
-	h := newTestHandler(caller, reg)
+	caller := &encodingCaller{fakeCaller: fakeCaller{reply: okReply(topics.TypeObtener, handlers.Cliente{ID: 1})}}
+	h := New(Options{
+		Clientes: client.Over(caller, time.Minute), Ready: func(context.Context) error { return nil }, Log: zerolog.Nop(),
+		Registry: reg, Gatherer: reg, RequestTimeout: time.Second, MaxBodyBytes: 1 << 20,
+	})
 	f.Fuzz(func(t *testing.T, method, path, ctype, body, ifMatch string) {
-		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#?") {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#") {
 			return
 		}
 		req, err := http.NewRequest(method, "http://edge"+path, strings.NewReader(body))
@@ -266,16 +293,16 @@ func FuzzEdgeRequest(f *testing.F) {
 		}
 		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("If-Match", ifMatch)
-		caller.got = topics.Call{}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s -> %d %s", method, path, rec.Code, rec.Body)
 		}
-		if caller.got.Type != "" {
-			if _, err := topics.EncodeRequest(caller.got); err != nil {
-				t.Fatalf("edge built an unencodable request: %v", err)
-			}
+		if caller.largest > topics.MaxMessageBytes {
+			t.Fatalf("sent a request of %d bytes", caller.largest)
+		}
+		if rec.Body.Len() > 64<<10 && rec.Code >= 400 {
+			t.Fatalf("an error body of %d bytes", rec.Body.Len())
 		}
 	})
 }
@@ -309,5 +336,53 @@ func TestPurchaseHistoryRoutes(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/cliente/7/pedidos", nil))
 	if rec.Code != 404 || rec.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("unknown sub-resource: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// Input that would be silently changed or grow is refused with 400 naming
+// its field, before anything is sent; error bodies stay small.
+func TestBadInputIsNamedNotForwarded(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, path, body, field string
+	}{
+		{"invalid UTF-8", "POST", "/cliente", "{\"dni\":\"10117410\",\"nombre\":\"Ana\xff\",\"email\":\"a@b.pe\"}", "nombre"},
+		{"lone surrogate", "PUT", "/cliente/7", `{"dni":"10117410","nombre":"Ana","email":"a\udc00@b.pe"}`, "email"},
+		{"long DNI segment", "GET", "/cliente/dni/" + strings.Repeat("9", 400_000), "", "dni"},
+		{"long email segment", "GET", "/cliente/email/" + strings.Repeat("a", 400_000) + "@b.pe", "", "email"},
+		{"limite not a number", "GET", "/cliente?limite=mucho", "", "limite"},
+		{"activo not a boolean", "GET", "/cliente?activo=si", "", "activo"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeCaller{reply: okReply(topics.TypeObtener, handlers.Cliente{ID: 7})}
+			rec := httptest.NewRecorder()
+			h := New(Options{Clientes: client.Over(f, time.Minute), Ready: func(context.Context) error { return nil }, Log: zerolog.Nop(),
+				Registry: prometheus.NewRegistry(), Gatherer: prometheus.NewRegistry(), RequestTimeout: time.Second, MaxBodyBytes: 1 << 20})
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+			var p Problem
+			json.Unmarshal(rec.Body.Bytes(), &p)
+			if rec.Code != 400 || len(p.Errors) != 1 || p.Errors[0].Field != tc.field || f.got.Type != "" || rec.Body.Len() > 2048 {
+				t.Fatalf("%d (%d bytes) %.300s, sent %q; want 400 naming %s, nothing sent", rec.Code, rec.Body.Len(), rec.Body, f.got.Type, tc.field)
+			}
+		})
+	}
+}
+
+// The next page of a listing is linked with the same parameters and the
+// reply's cursor; the body stays a bare array.
+func TestListingLinksNextPage(t *testing.T) {
+	page := handlers.PaginaClientes{Clientes: []handlers.Cliente{{ID: 1}, {ID: 2}}, Siguiente: "eyJkIjoyfQ"}
+	f := &fakeCaller{reply: okReply(topics.TypeBuscar, page)}
+	rec := httptest.NewRecorder()
+	newTestHandler(f, prometheus.NewRegistry()).ServeHTTP(rec, httptest.NewRequest("GET", "/cliente/activos?q=ana&limite=2", nil))
+	var list []handlers.Cliente
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) != 2 ||
+		rec.Header().Get("Link") != `</cliente/activos?cursor=eyJkIjoyfQ&limite=2&q=ana>; rel="next"` {
+		t.Fatalf("%d %q %s", rec.Code, rec.Header().Get("Link"), rec.Body)
+	}
+	f.reply = okReply(topics.TypeListar, handlers.PaginaClientes{Clientes: []handlers.Cliente{}})
+	rec = httptest.NewRecorder()
+	newTestHandler(f, prometheus.NewRegistry()).ServeHTTP(rec, httptest.NewRequest("GET", "/cliente", nil))
+	if rec.Code != 200 || rec.Body.String() != "[]\n" && rec.Body.String() != "[]" || rec.Header().Get("Link") != "" {
+		t.Fatalf("last page: %d %q %q", rec.Code, rec.Header().Get("Link"), rec.Body)
 	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/jea/cliente/handlers"
 )
@@ -64,10 +65,24 @@ func newProblem(r *http.Request, code, detail string, fields []handlers.FieldErr
 		Title:    http.StatusText(status),
 		Status:   status,
 		Detail:   detail,
-		Instance: r.URL.Path,
+		Instance: instanceOf(r),
 		Code:     code,
 		Errors:   fields,
 	}
+}
+
+// maxInstance bounds the path a problem echoes: an error body never
+// repeats megabytes a client sent.
+const maxInstance = 512
+
+func instanceOf(r *http.Request) string {
+	if len(r.URL.Path) <= maxInstance {
+		return r.URL.Path
+	}
+	if r.Pattern != "" {
+		return r.Pattern[strings.IndexByte(r.Pattern, ' ')+1:] // the route, without the method
+	}
+	return ""
 }
 
 // problemFromError builds the problem for any error a call returned.

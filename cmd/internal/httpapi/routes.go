@@ -27,7 +27,8 @@ type Clientes interface {
 	Obtener(ctx context.Context, id int64) (handlers.Cliente, error)
 	ObtenerPorDNI(ctx context.Context, dni string) (handlers.Cliente, error)
 	ObtenerPorEmail(ctx context.Context, email string) (handlers.Cliente, error)
-	Listar(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error)
+	Listar(ctx context.Context, q handlers.ConsultaClientes) (handlers.PaginaClientes, error)
+	Buscar(ctx context.Context, q handlers.ConsultaClientes) (handlers.PaginaClientes, error)
 	Compras(ctx context.Context, id int64, limite *int, cursor string) (handlers.HistorialCompras, error)
 	Resumen(ctx context.Context, id int64) (handlers.Resumen, error)
 }
