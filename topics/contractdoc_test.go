@@ -32,15 +32,6 @@ type docRecord struct {
 	headers   []docHeader
 }
 
-func (r docRecord) header(name string) ([]byte, bool) {
-	for _, h := range r.headers {
-		if h.name == name {
-			return h.value, true
-		}
-	}
-	return nil, false
-}
-
 // docExample is one request and the reply the document promises for it.
 type docExample struct {
 	where string // "§5.1 line 180"
