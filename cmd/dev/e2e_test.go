@@ -476,25 +476,36 @@ func TestSoftDelete(t *testing.T) {
 	}
 }
 
+// listHas reports whether the listing at path (a route with no query) has
+// customer id, following its pages (Link rel="next") from the customers
+// registered since yesterday, which the tests' customers are.
 func listHas(t *testing.T, path string, id int64) bool {
 	t.Helper()
-	r := do(t, "GET", path, nil)
-	if r.status != 200 || !bytes.HasPrefix(bytes.TrimSpace(r.body), []byte("[")) {
-		t.Fatalf("GET %s: %d, want a JSON array: %.200s", path, r.status, r.body)
-	}
-	var list []handlers.Cliente
-	r.json(t, &list)
-	for i, c := range list {
-		if i > 0 && list[i-1].ID >= c.ID {
-			t.Fatalf("GET %s not in ascending id order", path)
+	next := path + "?limite=1000&registradoDesde=" + time.Now().UTC().Add(-24*time.Hour).Format(time.DateOnly)
+	var last int64
+	for next != "" {
+		r := do(t, "GET", next, nil)
+		if r.status != 200 || !bytes.HasPrefix(bytes.TrimSpace(r.body), []byte("[")) {
+			t.Fatalf("GET %s: %d, want a JSON array: %.200s", next, r.status, r.body)
 		}
-		if path == "/cliente/activos" && !c.Activo {
-			t.Fatalf("GET %s returned inactive customer %d", path, c.ID)
+		var list []handlers.Cliente
+		r.json(t, &list)
+		for _, c := range list {
+			if last >= c.ID {
+				t.Fatalf("GET %s not in ascending id order", path)
+			}
+			last = c.ID
+			if path == "/cliente/activos" && !c.Activo {
+				t.Fatalf("GET %s returned inactive customer %d", path, c.ID)
+			}
+			if c.ID == id {
+				return true
+			}
 		}
-	}
-	for _, c := range list {
-		if c.ID == id {
-			return true
+		next = ""
+		if link := r.header.Get("Link"); link != "" {
+			target, _, _ := strings.Cut(strings.TrimPrefix(link, "<"), ">")
+			next = target
 		}
 	}
 	return false
