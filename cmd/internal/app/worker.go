@@ -62,6 +62,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		WithHistorial(store.Historial()).
 		WithOutbox(outbox)
 	go sweepIdempotency(ctx, svc, cfg.IdempotencySweep, log)
+	observeWorker(ctx, cfg, store.Outbox(), log, m)
 	publisher := topics.NewEventPublisher(cfg.Brokers, cfg.CustomerEventsTopic)
 	relay := newEventRelay(handlers.Relay{Outbox: outbox, Publisher: publisher, Now: time.Now, Lease: 30 * time.Second, Batch: 100},
 		outbox.nudge, cfg.EventsRelayInterval, log, m)
