@@ -84,8 +84,12 @@ func exportedNames(t *testing.T) map[string]bool {
 	ready := make(chan struct{}, 2)
 	errs := make(chan error, 2)
 	for _, run := range []func() error{
-		func() error { return RunWorker(ctx, wcfg, zerolog.Nop(), m, Hooks{Ready: func() { ready <- struct{}{} }}) },
-		func() error { return RunEdge(ctx, ecfg, zerolog.Nop(), m, Hooks{Ready: func() { ready <- struct{}{} }}) },
+		func() error {
+			return RunWorker(ctx, wcfg, zerolog.Nop(), m, Hooks{Ready: func() { ready <- struct{}{} }})
+		},
+		func() error {
+			return RunEdge(ctx, ecfg, zerolog.Nop(), m, Hooks{Ready: func() { ready <- struct{}{} }})
+		},
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- run() }()
