@@ -5,7 +5,7 @@ GO       ?= go
 FUZZTIME ?= 10s
 PKGS     := ./...
 
-.PHONY: run test vet fmt-check fuzz bench build clean help \
+.PHONY: run test test-rules vet fmt-check fuzz bench build clean help \
         infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client
 
 help: ## list targets
@@ -14,8 +14,25 @@ help: ## list targets
 run: ## start kfake + FerretDB + worker + edge in one process (Ctrl-C stops)
 	$(GO) run ./cmd/dev
 
-test: fmt-check vet ## gofmt, vet, unit, contract and end-to-end tests with the race detector
+test: fmt-check vet test-rules ## gofmt, vet, alert rule tests, unit, contract and end-to-end tests with the race detector
 	$(GO) test -race -count=1 $(PKGS)
+
+# promtool comes from the github.com/prometheus/prometheus module at the
+# version go.mod pins (the tests parse PromQL with the same module), built
+# from the Go module proxy into bin/: nothing else to install. `go install
+# pkg@version` builds it with the module's own go.mod, apart from ours. The
+# first build takes about 5.5 minutes on 2 cores; later runs reuse it.
+PROMETHEUS_VERSION = $(shell $(GO) list -m -f '{{.Version}}' github.com/prometheus/prometheus)
+PROMTOOL_DIR       = bin/promtool-$(PROMETHEUS_VERSION)
+PROMTOOL           = $(PROMTOOL_DIR)/promtool
+
+$(PROMTOOL):
+	@test -n "$(PROMETHEUS_VERSION)" || { echo "go.mod does not require github.com/prometheus/prometheus"; exit 1; }
+	GOBIN=$(CURDIR)/$(PROMTOOL_DIR) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+
+test-rules: $(PROMTOOL) ## check the Prometheus configuration and run the alert rules' unit tests with promtool
+	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
+	$(PROMTOOL) test rules deploy/prometheus/alerts_test.yml
 
 vet:
 	$(GO) vet $(PKGS)

@@ -71,6 +71,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		return errors.Join(err, stopHTTP())
 	}
 	go sweepIdempotency(ctx, svc, cfg.IdempotencySweep, log)
+	observeWorker(ctx, cfg, store.Outbox(), log, m)
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(ctx) }()
 

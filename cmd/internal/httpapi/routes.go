@@ -49,7 +49,7 @@ type Options struct {
 func New(o Options) http.Handler {
 	a := &api{o: o}
 	yes := true
-	mux := http.NewServeMux()
+	mux := newRouteMux()
 	mux.Handle("GET /cliente", a.listar(nil))
 	mux.Handle("GET /cliente/activos", a.listar(&yes))
 	mux.Handle("POST /cliente", a.crear())
@@ -69,7 +69,8 @@ func New(o Options) http.Handler {
 	})
 	mux.Handle("GET /readyz", a.readyz())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{Registry: o.Registry}))
-	return observe(o.Log, newHTTPMetrics(o.Registry), problemOnMiss(mux))
+	mux.Handle("GET /openapi.json", serveOpenAPI())
+	return routedHandler{observe(o.Log, newHTTPMetrics(o.Registry), problemOnMiss(mux.ServeMux)), mux.patterns}
 }
 
 // Starting is what the edge serves until its Kafka client is up: it is
