@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 PKGS     := ./...
 
 .PHONY: run test test-rules vet fmt-check fuzz bench build clean help \
-        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client
+        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client bench-list
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,20 @@ bench: ## start the dev stack on a fresh data dir and time BENCH_N sequential GE
 	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
 	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N); rc=$$?; \
 	kill $$pid; wait $$pid; rm -rf $$data; exit $$rc
+
+# bench-list keeps its dev stack's data in BENCH_LIST_DIR, so the customers
+# are seeded once (over HTTP, a few minutes for 20,000) and later runs
+# measure at once; delete the folder to start over.
+BENCH_LIST_DIR       ?= $(CURDIR)/.bench/list
+BENCH_LIST_CUSTOMERS ?= 20000
+bench-list: ## dev stack with BENCH_LIST_CUSTOMERS stored: time every list page and 200 searches
+	$(GO) build -o bin/dev ./cmd/dev
+	@mkdir -p '$(BENCH_LIST_DIR)'; \
+	DEV_DATA_DIR='$(BENCH_LIST_DIR)' HTTP_ADDR=127.0.0.1:18081 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 LOG_LEVEL=warn \
+	  bin/dev >'$(BENCH_LIST_DIR)/dev.log' 2>&1 & pid=$$!; \
+	$(GO) run ./cmd/benchlist -url http://127.0.0.1:18081 -customers $(BENCH_LIST_CUSTOMERS); rc=$$?; \
+	kill $$pid; wait $$pid; \
+	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 20 '$(BENCH_LIST_DIR)/dev.log'; fi; exit $$rc
 
 build: ## static binaries of the worker and the edge into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/worker ./cmd/edge

@@ -284,10 +284,12 @@ func checkIndexes(t *testing.T, m *Mongo) {
 		got[s.Name] = fmt.Sprintf("%v unique=%v", s.Key, s.Unique)
 	}
 	want := map[string]string{
-		"_id_":         "[{_id 1}] unique=false", // unique implicitly, not flagged
-		"dni_unique":   "[{dni 1}] unique=true",
-		"email_unique": "[{email 1}] unique=true",
-		"activo_id":    "[{activo 1} {_id 1}] unique=false",
+		"_id_":          "[{_id 1}] unique=false", // unique implicitly, not flagged
+		"dni_unique":    "[{dni 1}] unique=true",
+		"email_unique":  "[{email 1}] unique=true",
+		"activo_id":     "[{activo 1} {_id 1}] unique=false",
+		"palabras":      "[{palabras 1}] unique=false",
+		"fechaRegistro": "[{fechaRegistro 1}] unique=false",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("indexes:\n got %v\nwant %v", got, want)
