@@ -94,12 +94,23 @@ func TestConsumerLag(t *testing.T) {
 		}
 	}
 
+	waitHandled := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for handled.Load() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("handled %d, want %d", handled.Load(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
 	stop := consume()
 	produce(30)
+	// A lag of 0 read before the messages arrived would prove nothing:
+	// first see them handled, then the committed offsets caught up.
+	waitHandled(30)
 	waitLag(0)
-	if handled.Load() != 30 {
-		t.Fatalf("handled %d, want 30", handled.Load())
-	}
 	stop()
 
 	produce(50) // nobody consumes: the lag grows by exactly these
@@ -107,6 +118,7 @@ func TestConsumerLag(t *testing.T) {
 
 	stop = consume()
 	defer stop()
+	waitHandled(80)
 	waitLag(0)
 	if handled.Load() != 80 {
 		t.Fatalf("handled %d, want 80", handled.Load())
