@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 	}
 	list := strings.FieldsFunc(*scopes, func(r rune) bool { return r == ',' || r == ' ' })
 	for _, s := range list {
-		if !contains(auth.AllScopes(), s) {
+		if !slices.Contains(auth.AllScopes(), s) {
 			return fmt.Errorf("unknown scope %q (known: %s)", s, strings.Join(auth.AllScopes(), ", "))
 		}
 	}
@@ -61,13 +62,4 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, tok)
 	return err
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -46,14 +47,7 @@ type Token struct {
 }
 
 // Has reports whether the token grants scope.
-func (t Token) Has(scope string) bool {
-	for _, s := range t.Scopes {
-		if s == scope {
-			return true
-		}
-	}
-	return false
-}
+func (t Token) Has(scope string) bool { return slices.Contains(t.Scopes, scope) }
 
 // ErrExpired is matched (errors.Is) by the error for an expired token, so
 // the edge can say so; every other failure is just "not valid".
