@@ -332,6 +332,26 @@ func TestEveryRouteNeedsAToken(t *testing.T) {
 	}
 }
 
+// While starting, the edge is alive and not ready, and still says 401 to
+// requests without a token.
+func TestStartingAnswers(t *testing.T) {
+	h := Starting()
+	for _, tc := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/healthz", "", 200},
+		{"/readyz", "", 503},
+		{"/cliente", "", 401},
+		{"/nope", "", 401},
+		{"/cliente", "Bearer x", 503},
+	} {
+		if rec := serve(h, "GET", tc.path, tc.token); rec.Code != tc.want {
+			t.Errorf("GET %s (token %q) while starting: %d, want %d", tc.path, tc.token, rec.Code, tc.want)
+		}
+	}
+}
+
 // Made-up methods and paths never become new label values: the series
 // count stays that of the route table, however many a client invents.
 func TestMetricLabelsAreBounded(t *testing.T) {

@@ -121,14 +121,19 @@ func Internal(reg prometheus.Registerer, g prometheus.Gatherer, pprof bool) http
 	return mux
 }
 
-// Starting is what the edge serves until its Kafka client is up: it is
-// alive (/healthz) but answers every other route 503.
+// Starting is what the edge serves until it has the issuer's keys and its
+// Kafka client is up: it is alive (/healthz) but answers every other route
+// 503, or 401 without a token, as it will once started.
 func Starting() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		switch _, hasToken := bearerToken(r); {
+		case r.URL.Path == "/healthz":
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-			return
+		case r.URL.Path != "/readyz" && !hasToken:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+			writeProblem(w, newProblem(r, codeUnauthorized, "an access token is required (Authorization: Bearer)", nil))
+		default:
+			writeProblem(w, newProblem(r, string(handlers.CodeUnavailable), "the edge is starting", nil))
 		}
-		writeProblem(w, newProblem(r, string(handlers.CodeUnavailable), "the edge is starting", nil))
 	})
 }
