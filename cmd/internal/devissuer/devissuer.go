@@ -125,14 +125,9 @@ func New(url string, signer Key) *Issuer {
 // URL is the issuer identifier.
 func (i *Issuer) URL() string { return i.url }
 
-// Publish adds k to the JWKS, as an issuer does before it rotates to it.
-func (i *Issuer) Publish(k Key) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.published = append(i.published, k)
-}
-
-// Rotate publishes k if needed and signs with it from now on.
+// Rotate publishes k if needed and signs with it from now on; the keys
+// published before stay published, as an issuer keeps them until the
+// tokens they signed have expired.
 func (i *Issuer) Rotate(k Key) {
 	i.mu.Lock()
 	defer i.mu.Unlock()

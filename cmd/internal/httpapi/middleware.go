@@ -77,7 +77,7 @@ func observe(log zerolog.Logger, m *httpMetrics, next http.Handler) http.Handler
 			m.requests.WithLabelValues(route, method, strconv.Itoa(rec.status)).Inc()
 			m.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 			if route == "GET /healthz" || route == "GET /readyz" {
-				return // probes and scrapes would drown the request log
+				return // probes would drown the request log
 			}
 			log.Info().Str("route", route).Str("method", method).Int("status", rec.status).
 				Dur("duration", elapsed).Msg("http request")

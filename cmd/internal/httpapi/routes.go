@@ -54,8 +54,11 @@ type Options struct {
 }
 
 // public marks a route that needs no token: the probes, which an
-// orchestrator calls without credentials and which reveal nothing.
-const public = ""
+// orchestrator calls without credentials and which reveal nothing. It is
+// not the zero value, so a route whose scope was left out is closed to
+// everyone rather than open; and no token can hold it (scopes have no
+// spaces).
+const public = " public"
 
 // route is one line of the edge's one route table: the ServeMux pattern,
 // the scope a token needs for it (or public), and its handler. New builds
