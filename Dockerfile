@@ -33,8 +33,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/worker /out/edge /usr/local/bin/
 # Numeric, so Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 USER 65532:65532
-# edge serves the API on 8080; worker serves /healthz, /readyz and /metrics on
-# 9091. Both bind 127.0.0.1 unless HTTP_ADDR says otherwise (0.0.0.0:PORT in
-# containers).
-EXPOSE 8080 9091
+# edge serves the API on 8080 and /metrics on 9095; worker serves /healthz,
+# /readyz and /metrics on 9091. All bind 127.0.0.1 unless HTTP_ADDR and
+# METRICS_ADDR say otherwise (0.0.0.0:PORT in containers).
+EXPOSE 8080 9091 9095
 CMD ["/usr/local/bin/edge"]

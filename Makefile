@@ -49,12 +49,14 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzEdgeRequest$$' -fuzztime=$(FUZZTIME) ./cmd/internal/httpapi/
 
 BENCH_N ?= 1000
+# Benchmarks' dev stacks take no fixed port but the API's, so they run beside `make run`.
+BENCH_PORTS := METRICS_ADDR=127.0.0.1:0 DEV_ISSUER_ADDR=127.0.0.1:0
 bench: ## start the dev stack on a fresh data dir and time BENCH_N sequential GET /cliente/{id}
 	$(GO) build -o bin/dev ./cmd/dev
 	@data=$$(mktemp -d); \
-	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:18080 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 LOG_LEVEL=warn \
+	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:18080 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 $(BENCH_PORTS) LOG_LEVEL=warn \
 	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
-	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N); rc=$$?; \
+	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N) -token-file $$data/dev-token; rc=$$?; \
 	kill $$pid; wait $$pid; rm -rf $$data; exit $$rc
 
 # bench-list keeps its dev stack's data in BENCH_LIST_DIR, so the customers
@@ -109,9 +111,9 @@ bench-infra: infra-up ## like bench, with the dev binary on the real Kafka and F
 	$(GO) build -o bin/dev ./cmd/dev
 	@data=$$(mktemp -d); \
 	KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) MONGODB_DATABASE=cliente_bench \
-	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:18080 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 LOG_LEVEL=warn \
+	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:18080 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 $(BENCH_PORTS) LOG_LEVEL=warn \
 	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
-	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N); rc=$$?; \
+	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N) -token-file $$data/dev-token; rc=$$?; \
 	kill $$pid; wait $$pid; \
 	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 40 $$data/dev.log; fi; \
 	rm -rf $$data; exit $$rc
@@ -133,7 +135,7 @@ bench-client: infra-up ## time BENCH_N Go-client calls (ValidarParaVenta, Obtene
 	@data=$$(mktemp -d); db=cliente_benchclient_$$(date +%Y%m%d%H%M%S); \
 	echo "bench-client: dev stack on $(INFRA_KAFKA) and $(INFRA_MONGODB) database $$db"; \
 	$(BENCH_CLIENT_TOPICS) KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) MONGODB_DATABASE=$$db \
-	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:0 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 LOG_LEVEL=warn \
+	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:0 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 $(BENCH_PORTS) LOG_LEVEL=warn \
 	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
 	rc=1; for i in $$(seq 600); do \
 	  if grep -q 'dev stack ready' $$data/dev.log; then rc=0; break; fi; \

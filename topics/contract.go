@@ -110,8 +110,11 @@ const (
 // Meta is request metadata that is not part of the operation itself. Fields
 // are optional; workers ignore what they do not yet use.
 type Meta struct {
-	// Principal is the authenticated caller, as the edge established it.
+	// Principal is the authenticated caller's subject (the access token's
+	// `sub`), as the edge established it.
 	Principal string `json:"principal,omitempty"`
+	// ClientID is the OAuth client the caller used (`client_id` or `azp`).
+	ClientID string `json:"clientId,omitempty"`
 	// IdempotencyKey makes a command safe to send again.
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 	// ExpectedVersion makes a command conditional on the customer's version.

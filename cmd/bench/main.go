@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jea/cliente/cmd/internal/app"
@@ -37,6 +38,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Int("warmup", 50, "GETs before measuring")
 	maxDur := fs.Duration("max-duration", 2*time.Minute, "stop after this long whatever -n says")
 	readyWait := fs.Duration("ready-wait", 3*time.Minute, "how long to wait for /readyz")
+	tokenFile := fs.String("token-file", ".data/dev-token", "file holding the access token (the dev stack writes one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +51,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := waitReady(ctx, client, *base+"/readyz", *readyWait); err != nil {
 		return err
 	}
+	// Read once ready: the stack writes the token before its edge serves.
+	token, err := os.ReadFile(*tokenFile)
+	if err != nil {
+		return err
+	}
+	client.Transport = bearer(strings.TrimSpace(string(token)))
 	id, err := createOne(ctx, client, *base)
 	if err != nil {
 		return err
@@ -152,4 +160,13 @@ func get(ctx context.Context, c *http.Client, url string) (time.Duration, error)
 		return 0, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
 	}
 	return d, err
+}
+
+// bearer authenticates every request with its token.
+type bearer string
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
 }

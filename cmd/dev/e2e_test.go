@@ -24,17 +24,22 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jea/cliente/cmd/internal/app"
+	"github.com/jea/cliente/cmd/internal/auth"
 	"github.com/jea/cliente/cmd/internal/config"
+	"github.com/jea/cliente/cmd/internal/devissuer"
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/topics"
 )
 
 var (
-	apiBase   string // http://host:port of the edge
-	workerURL string
-	brokers   []string
-	runID     = time.Now().UnixNano()
-	stackEnv  []string
+	apiBase        string // http://host:port of the edge
+	edgeMetricsURL string // the edge's internal listener
+	workerURL      string
+	brokers        []string
+	issuerURL      string
+	devToken       string // from the stack's own issuer, every scope
+	runID          = time.Now().UnixNano()
+	stackEnv       []string
 )
 
 func TestMain(m *testing.M) {
@@ -59,7 +64,15 @@ func runWithStack(m *testing.M) int {
 	select {
 	case s := <-readyc:
 		apiBase, workerURL = "http://"+s.EdgeAddr, "http://"+s.WorkerAddr
+		edgeMetricsURL, issuerURL = "http://"+s.EdgeMetricsAddr, s.Issuer
 		brokers = strings.Split(s.KafkaBrokers, ",")
+		raw, err := os.ReadFile(s.TokenFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "no dev token:", err)
+			cancel()
+			return 1
+		}
+		devToken = strings.TrimSpace(string(raw))
 	case err := <-errc:
 		fmt.Fprintln(os.Stderr, "stack did not start:", err)
 		cancel()
@@ -92,6 +105,9 @@ func testEnviron(dataDir string, id int64) []string {
 		"DEV_WORKER_HTTP_ADDR=127.0.0.1:0",
 		"DEV_LOG_FORMAT=json",
 		"HTTP_ADDR=127.0.0.1:0",
+		"METRICS_ADDR=127.0.0.1:0",
+		"DEV_ISSUER_ADDR=127.0.0.1:0",
+		"AUTH_ISSUER=", // always the stack's own issuer, whose tokens the tests hold
 		"LOG_LEVEL=warn",
 		"TOPIC_PARTITIONS=3",
 		fmt.Sprintf("TOPIC_COMMANDS=e2e.%d.comandos", id),
@@ -131,7 +147,19 @@ func newCliente(t *testing.T) map[string]any {
 	}
 }
 
-var client = &http.Client{Timeout: 30 * time.Second}
+var client = &http.Client{Timeout: 30 * time.Second, Transport: withDevToken{next: http.DefaultTransport}}
+
+// withDevToken gives every request that has none the dev stack's token:
+// the one place the end-to-end tests authenticate.
+type withDevToken struct{ next http.RoundTripper }
+
+func (t withDevToken) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+devToken)
+	}
+	return t.next.RoundTrip(r)
+}
 
 type response struct {
 	status int
@@ -546,7 +574,7 @@ func TestConcurrentCreatesOneDNI(t *testing.T) {
 
 func TestProbesAndMetrics(t *testing.T) {
 	for _, u := range []string{apiBase + "/healthz", apiBase + "/readyz", workerURL + "/healthz", workerURL + "/readyz"} {
-		resp, err := client.Get(u)
+		resp, err := anonymous.Get(u) // probes need no token
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -557,8 +585,8 @@ func TestProbesAndMetrics(t *testing.T) {
 	}
 	create(t, newCliente(t))
 	for base, names := range map[string][]string{
-		apiBase:   {`cliente_edge_http_requests_total{method="POST",route="POST /cliente",status="201"}`, "cliente_edge_http_request_duration_seconds_bucket"},
-		workerURL: {`cliente_worker_messages_handled_total{outcome="ok",type="cliente.crear"}`, "cliente_worker_message_handling_duration_seconds_bucket", "go_goroutines"},
+		edgeMetricsURL: {`cliente_edge_http_requests_total{method="POST",route="POST /cliente",status="201"}`, "cliente_edge_http_request_duration_seconds_bucket"},
+		workerURL:      {`cliente_worker_messages_handled_total{outcome="ok",type="cliente.crear"}`, "cliente_worker_message_handling_duration_seconds_bucket", "go_goroutines"},
 	} {
 		resp, err := client.Get(base + "/metrics")
 		if err != nil {
@@ -571,6 +599,42 @@ func TestProbesAndMetrics(t *testing.T) {
 				t.Errorf("%s/metrics lacks %s", base, name)
 			}
 		}
+	}
+}
+
+// anonymous sends no token.
+var anonymous = &http.Client{Timeout: 30 * time.Second}
+
+// Through the real stack: no token, no data and no metrics on the public
+// listener; a token of the dev issuer with too few scopes is a 403; the
+// dev token (every scope) works, as every other test shows.
+func TestAccessControl(t *testing.T) {
+	for _, path := range []string{"/cliente", "/cliente/1", "/metrics"} {
+		resp, err := anonymous.Get(apiBase + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="cliente"` {
+			t.Errorf("GET %s without a token: %d %q, want 401 Bearer realm", path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	iss, info, err := devissuer.Open(stackValue(t, "DEV_DATA_DIR"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := iss.Mint(devissuer.Claims{Subject: "e2e", ClientID: "e2e", Audience: info.Audience, Scopes: []string{auth.ScopeLeer}, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := map[string]string{"Authorization": "Bearer " + reader}
+	if r := doWith(t, "GET", "/cliente/activos", nil, h); r.status != 200 {
+		t.Errorf("reader: GET /cliente/activos %d", r.status)
+	}
+	r := doWith(t, "POST", "/cliente", newCliente(t), h)
+	wantProblem(t, r, 403, "forbidden")
+	if wa := r.header.Get("WWW-Authenticate"); !strings.Contains(wa, `scope="clientes:escribir"`) {
+		t.Errorf("WWW-Authenticate %q", wa)
 	}
 }
 
@@ -589,6 +653,7 @@ func TestGatewayTimeout(t *testing.T) {
 	}
 	cfg, err := config.Load[config.Edge]([]string{
 		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "HTTP_ADDR=127.0.0.1:0", "REQUEST_TIMEOUT=300ms",
+		"METRICS_ADDR=127.0.0.1:0", "AUTH_ISSUER=" + issuerURL,
 		"TOPIC_COMMANDS=" + prefix + "cmd", "TOPIC_QUERIES=" + prefix + "qry", "REPLY_TOPIC=" + prefix + "replies",
 	})
 	if err != nil {

@@ -25,7 +25,8 @@ import (
 )
 
 func init() {
-	client.Transport = &validatingTransport{next: http.DefaultTransport}
+	// The token goes on first, so what is validated is what is sent.
+	client.Transport = withDevToken{next: &validatingTransport{next: http.DefaultTransport}}
 }
 
 type validatingTransport struct {
@@ -44,6 +45,7 @@ func (v *validatingTransport) load(base string) error {
 			v.err = err
 			return
 		}
+		req.Header.Set("Authorization", "Bearer "+devToken)
 		resp, err := v.next.RoundTrip(req)
 		if err != nil {
 			v.err = err
@@ -65,9 +67,12 @@ func (v *validatingTransport) load(base string) error {
 }
 
 func (v *validatingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	// The worker's probes and metrics are not part of the edge's API.
-	if workerURL != "" && req.URL.Host == strings.TrimPrefix(workerURL, "http://") {
-		return v.next.RoundTrip(req)
+	// The worker's probes and metrics, and the edge's internal metrics
+	// listener, are not part of the edge's API.
+	for _, internal := range []string{workerURL, edgeMetricsURL} {
+		if internal != "" && req.URL.Host == strings.TrimPrefix(internal, "http://") {
+			return v.next.RoundTrip(req)
+		}
 	}
 	if err := v.load(req.URL.Scheme + "://" + req.URL.Host); err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
@@ -122,7 +127,8 @@ func (v *validatingTransport) check(req *http.Request, reqBody []byte, resp *htt
 	}
 	in := &openapi3filter.RequestValidationInput{
 		Request: clone, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, IncludeResponseStatus: true},
+		Options: &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, IncludeResponseStatus: true,
+			AuthenticationFunc: bearerPresent},
 	}
 	if reqErr := openapi3filter.ValidateRequest(ctx, in); reqErr != nil && (resp.StatusCode < 400 || resp.StatusCode >= 500) {
 		return fmt.Errorf("the document rejects this request (%v), but the edge answered %d", reqErr, resp.StatusCode)
@@ -134,6 +140,15 @@ func (v *validatingTransport) check(req *http.Request, reqBody []byte, resp *htt
 		Body:                   io.NopCloser(bytes.NewReader(body)),
 		Options:                in.Options,
 	})
+}
+
+// bearerPresent is the document's security requirement as a client can
+// check it: a bearer token is sent (the edge checks the rest).
+func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	if !strings.HasPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer ") {
+		return errors.New("no bearer token")
+	}
+	return nil
 }
 
 // checkProblem validates a problem body against the document's Problem.
@@ -155,11 +170,12 @@ func TestOpenAPIValidationRejectsDrift(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("GET /healthz: %d", r.status)
 	}
-	vt := client.Transport.(*validatingTransport)
+	vt := client.Transport.(withDevToken).next.(*validatingTransport)
 	if vt.doc == nil || vt.doc.Paths.Find("/cliente/{id}") == nil {
 		t.Fatal("the document was not loaded from the edge")
 	}
 	req, _ := http.NewRequest(http.MethodGet, apiBase+"/cliente/1", nil)
+	req.Header.Set("Authorization", "Bearer "+devToken)
 	resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}, "Etag": {`"1"`}}}
 	for _, body := range []string{
 		`{"id":1}`, // members missing

@@ -5,14 +5,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jea/cliente/cmd/internal/devissuer"
 	kafkaembedded "github.com/jea/cliente/topics/embedded"
 )
 
 func TestRunRejectsBadConfig(t *testing.T) {
-	for _, env := range [][]string{{"LOG_LEVEL=loud"}, {"REQUEST_TIMEOUT=0s"}, {"MAX_BODY_BYTES=-1"}} {
+	const iss = "AUTH_ISSUER=http://127.0.0.1:1"
+	// No issuer, no edge: access control cannot be left out by omission.
+	for _, env := range [][]string{{"LOG_LEVEL=loud", iss}, {"REQUEST_TIMEOUT=0s", iss}, {"MAX_BODY_BYTES=-1", iss}, {"METRICS_ADDR=127.0.0.1:0"}} {
 		if err := run(context.Background(), env, io.Discard); err == nil {
 			t.Errorf("run(%v) = nil, want a config error", env)
 		}
@@ -28,6 +34,7 @@ func TestRunIsAliveButNotReadyWithoutTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
+	issuer := startIssuer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,8 @@ func TestRunIsAliveButNotReadyWithoutTopics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"KAFKA_BROKERS=" + broker.Addrs()[0], "HTTP_ADDR=" + addr, "LOG_LEVEL=error", "REPLY_TOPIC=edge-test"}, io.Discard)
+		done <- run(ctx, []string{"KAFKA_BROKERS=" + broker.Addrs()[0], "HTTP_ADDR=" + addr, "LOG_LEVEL=error", "REPLY_TOPIC=edge-test",
+			"METRICS_ADDR=127.0.0.1:0", "AUTH_ISSUER=" + issuer.URL()}, io.Discard)
 	}()
 	get := func(path string) int {
 		resp, err := http.Get("http://" + addr + path)
@@ -67,4 +75,20 @@ func TestRunIsAliveButNotReadyWithoutTopics(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not return within 30s of cancel")
 	}
+}
+
+// startIssuer serves an OpenID issuer on 127.0.0.1, so the edge gets past
+// discovery and only the missing topics keep it from being ready.
+func startIssuer(t *testing.T) *devissuer.Issuer {
+	t.Helper()
+	key, err := devissuer.NewKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	iss := devissuer.New("http://"+srv.Listener.Addr().String(), key)
+	srv.Config.Handler = iss.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return iss
 }

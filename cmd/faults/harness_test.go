@@ -18,10 +18,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/jea/cliente/cmd/internal/auth"
+	"github.com/jea/cliente/cmd/internal/devissuer"
 )
 
 var (
 	binDir   string
+	issuer   string // AUTH_ISSUER of every edge
+	token    string
 	brokers  string
 	mongoURI string
 	infraDir string
@@ -53,7 +60,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "faults: build:", err)
 		os.Exit(1)
 	}
+	var stopIssuer func()
+	issuer, token, stopIssuer, err = startIssuer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults: issuer:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	stopIssuer()
 	os.RemoveAll(binDir)
 	os.Exit(code)
 }
@@ -86,6 +100,8 @@ func newScenario(t *testing.T, name string, extra ...string) *scenario {
 		"REPLY_TOPIC=faults." + id + ".respuestas",
 		"LOG_LEVEL=info",
 		"SHUTDOWN_TIMEOUT=10s",
+		"AUTH_ISSUER=" + issuer,
+		"METRICS_ADDR=127.0.0.1:0",
 		"PATH=" + os.Getenv("PATH"),
 	}, extra...)}
 }
@@ -244,7 +260,39 @@ type outcome struct {
 	version  int64 // from the answer's ETag, 0 without one
 }
 
-var httpClient = &http.Client{Timeout: 15 * time.Second}
+var httpClient = &http.Client{Timeout: 15 * time.Second, Transport: withToken{}}
+
+// withToken authenticates every request to an edge with the token of the
+// test's own issuer (every scope).
+type withToken struct{}
+
+func (withToken) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// startIssuer serves an OpenID issuer on 127.0.0.1 for the edges the tests
+// run, and mints the token they call them with.
+func startIssuer() (url, tok string, stop func(), err error) {
+	key, err := devissuer.NewKey(jose.ES256)
+	if err != nil {
+		return "", "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", nil, err
+	}
+	iss := devissuer.New("http://"+ln.Addr().String(), key)
+	srv := &http.Server{Handler: iss.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	tok, err = iss.Mint(devissuer.Claims{Subject: "faults", ClientID: "faults", Audience: "cliente", Scopes: auth.AllScopes(), TTL: 24 * time.Hour})
+	if err != nil {
+		srv.Close()
+		return "", "", nil, err
+	}
+	return iss.URL(), tok, func() { srv.Close() }, nil
+}
 
 // createRetrying POSTs body with an idempotency key and retries on network
 // errors, 503 and 504 (the outcome is open, the key makes a retry safe) until a

@@ -219,8 +219,13 @@ func (c *Client) ValidarParaVenta(ctx context.Context, id int64) (handlers.Clien
 }
 
 // call sends one request with the client's timeout and decodes its reply,
-// mapping failures onto the package's errors.
+// mapping failures onto the package's errors. The caller ctx carries
+// (handlers.WithPrincipal) goes on the request's meta, so the worker knows
+// on whose behalf it acts.
 func (c *Client) call(ctx context.Context, call topics.Call, out any) error {
+	if p, ok := handlers.PrincipalFrom(ctx); ok {
+		call.Meta.Principal, call.Meta.ClientID = p.Subject, p.ClientID
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout) // an earlier deadline of ctx still wins
 	defer cancel()
 	reply, err := c.caller.Call(ctx, call)

@@ -49,7 +49,9 @@ type Metrics struct {
 // and when it is ready. Both are optional.
 type Hooks struct {
 	Listening func(addr string)
-	Ready     func()
+	// InternalListening reports the edge's internal (metrics) listener.
+	InternalListening func(addr string)
+	Ready             func()
 }
 
 func (h Hooks) listening(addr string) {

@@ -1,8 +1,13 @@
 package app
 
 import (
+	"net/http/httptest"
+
+	"github.com/go-jose/go-jose/v4"
+
 	"context"
 	"encoding/json"
+	"github.com/jea/cliente/cmd/internal/devissuer"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -68,9 +73,20 @@ func exportedNames(t *testing.T) map[string]bool {
 	reg := NewRegistry()
 	rec := &recordingRegisterer{Registerer: reg}
 	m := Metrics{Registerer: rec, Gatherer: reg}
+	// The edge needs an access token issuer to start: a dev one on
+	// 127.0.0.1.
+	key, err := devissuer.NewKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config.Handler = devissuer.New("http://"+srv.Listener.Addr().String(), key).Handler()
+	srv.Start()
+	defer srv.Close()
 	environ := []string{
 		"KAFKA_BROKERS=" + strings.Join(broker.Addrs(), ","), "MONGODB_URI=" + db.URI(),
-		"HTTP_ADDR=127.0.0.1:0", "TOPIC_PARTITIONS=1", "REPLY_TOPIC=metricnames.replies",
+		"HTTP_ADDR=127.0.0.1:0", "METRICS_ADDR=127.0.0.1:0", "TOPIC_PARTITIONS=1", "REPLY_TOPIC=metricnames.replies",
+		"AUTH_ISSUER=http://" + srv.Listener.Addr().String(),
 	}
 	wcfg, err := config.Load[config.Worker](environ)
 	if err != nil {

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -61,8 +62,21 @@ type Worker struct {
 type Edge struct {
 	Kafka
 	Common
-	// HTTPAddr serves the /cliente API, /healthz, /readyz and /metrics.
+	// HTTPAddr serves the /cliente API, /healthz and /readyz: the public
+	// listener.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	// MetricsAddr serves /metrics (and /debug/pprof with Pprof): the
+	// internal listener, for Prometheus and operators only. Not 9092,
+	// Kafka's port, which the dev stack's broker takes.
+	MetricsAddr string `env:"METRICS_ADDR" envDefault:"127.0.0.1:9095"`
+	Pprof       bool   `env:"PPROF" envDefault:"false"`
+	// AuthIssuer is the OpenID issuer whose access tokens the edge
+	// accepts (its discovery document is at
+	// AUTH_ISSUER/.well-known/openid-configuration). Required: there is no
+	// way to run the edge without access control.
+	AuthIssuer string `env:"AUTH_ISSUER"`
+	// AuthAudience must be in every token's aud.
+	AuthAudience string `env:"AUTH_AUDIENCE" envDefault:"cliente"`
 	// ReplyTopic is this edge instance's own reply topic; empty means
 	// "cliente.respuestas.<hostname>", so replicas never share one.
 	ReplyTopic     string        `env:"REPLY_TOPIC"`
@@ -127,6 +141,21 @@ func (e Edge) validate() error {
 	}
 	if e.RequestTimeout <= 0 || e.MaxBodyBytes <= 0 {
 		return fmt.Errorf("REQUEST_TIMEOUT and MAX_BODY_BYTES must be positive")
+	}
+	if e.AuthIssuer == "" {
+		return fmt.Errorf("AUTH_ISSUER is required: the edge serves no customer data without an access token issuer (`make run` brings its own)")
+	}
+	if u, err := url.Parse(e.AuthIssuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("AUTH_ISSUER %q is not an http(s) URL without query or fragment", e.AuthIssuer)
+	}
+	if strings.TrimSpace(e.AuthAudience) == "" {
+		return fmt.Errorf("AUTH_AUDIENCE must not be empty")
+	}
+	if e.MetricsAddr == "" {
+		return fmt.Errorf("METRICS_ADDR must not be empty")
+	}
+	if e.MetricsAddr == e.HTTPAddr && !strings.HasSuffix(e.MetricsAddr, ":0") {
+		return fmt.Errorf("METRICS_ADDR must differ from HTTP_ADDR: /metrics is never public")
 	}
 	return e.Common.validate()
 }

@@ -63,7 +63,7 @@ func TestComposeServices(t *testing.T) {
 	if p.Name != "cliente" {
 		t.Errorf("project name = %q, want cliente (set by `name:`, so it does not depend on the directory)", p.Name)
 	}
-	for _, name := range []string{"kafka", "mongo", "worker", "edge", "prometheus", "grafana"} {
+	for _, name := range []string{"kafka", "mongo", "worker", "edge", "hydra", "prometheus", "grafana"} {
 		service(t, p, name)
 	}
 }
@@ -177,11 +177,35 @@ func TestComposeEdgePublishes8080(t *testing.T) {
 	}
 }
 
+// The edge's metrics stay inside the network, and it trusts the compose
+// Hydra under the very name Hydra puts in iss.
+func TestComposeEdgeAccess(t *testing.T) {
+	p := loadCompose(t)
+	edge := service(t, p, "edge")
+	for _, port := range edge.Ports {
+		if port.Target == 9095 && port.Published != "" {
+			t.Errorf("edge: publishes its metrics port 9095 as %s", port.Published)
+		}
+	}
+	hydra := service(t, p, "hydra")
+	if iss, self := environment(edge)["AUTH_ISSUER"], environment(hydra)["URLS_SELF_ISSUER"]; iss == "" || iss != self {
+		t.Errorf("edge AUTH_ISSUER %q, hydra URLS_SELF_ISSUER %q: they must be equal", iss, self)
+	}
+	if environment(hydra)["STRATEGIES_ACCESS_TOKEN"] != "jwt" {
+		t.Error("hydra: STRATEGIES_ACCESS_TOKEN must be jwt: the edge verifies JWT access tokens itself")
+	}
+	for _, port := range hydra.Ports {
+		if port.Target == 4445 && port.Published != "" {
+			t.Errorf("hydra: publishes its admin API (4445) as %s", port.Published)
+		}
+	}
+}
+
 func TestComposeDependsOn(t *testing.T) {
 	p := loadCompose(t)
 	want := map[string]map[string]string{
 		"worker":  {"kafka": types.ServiceConditionHealthy, "mongo": types.ServiceConditionHealthy},
-		"edge":    {"kafka": types.ServiceConditionHealthy},
+		"edge":    {"kafka": types.ServiceConditionHealthy, "hydra": types.ServiceConditionStarted},
 		"grafana": {"prometheus": types.ServiceConditionHealthy},
 	}
 	for name, deps := range want {

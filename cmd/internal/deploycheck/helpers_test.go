@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -82,23 +83,30 @@ type role struct {
 	// required must be set in every deployment: the defaults point at
 	// 127.0.0.1, which is wrong in a container.
 	required []string
-	port     int // the HTTP_ADDR port: probes, /metrics, the API
+	port     int // the HTTP_ADDR port: probes, the API
+	// metricsPort serves /metrics: the worker's HTTP_ADDR port, the edge's
+	// METRICS_ADDR port (never its public one).
+	metricsPort int
 }
 
 func roles(t *testing.T) []role {
 	t.Helper()
 	rs := []role{
 		{
-			name:     "worker",
-			known:    envNames[config.Worker](),
-			required: []string{"KAFKA_BROKERS", "MONGODB_URI", "HTTP_ADDR"},
-			port:     9091,
+			name:        "worker",
+			known:       envNames[config.Worker](),
+			required:    []string{"KAFKA_BROKERS", "MONGODB_URI", "HTTP_ADDR"},
+			port:        9091,
+			metricsPort: 9091,
 		},
 		{
-			name:     "edge",
-			known:    envNames[config.Edge](),
-			required: []string{"KAFKA_BROKERS", "HTTP_ADDR"},
-			port:     8080,
+			name:  "edge",
+			known: envNames[config.Edge](),
+			// The edge refuses to start without an issuer, and its metrics
+			// default to loopback.
+			required:    []string{"KAFKA_BROKERS", "HTTP_ADDR", "METRICS_ADDR", "AUTH_ISSUER"},
+			port:        8080,
+			metricsPort: 9095,
 		},
 	}
 	// Guard the reflection itself: a silent empty set would make every
@@ -127,27 +135,36 @@ func checkEnv(t *testing.T, where string, r role, env map[string]string) {
 		}
 	}
 	if addr, ok := env["HTTP_ADDR"]; ok {
-		checkListenAddr(t, where, r, addr)
+		checkListenAddr(t, where, r.name, "HTTP_ADDR", addr, r.port)
+	}
+	if addr, ok := env["METRICS_ADDR"]; ok {
+		checkListenAddr(t, where, r.name, "METRICS_ADDR", addr, r.metricsPort)
+	}
+	if iss, ok := env["AUTH_ISSUER"]; ok {
+		if u, err := url.Parse(iss); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			t.Errorf("%s: %s AUTH_ISSUER %q is not an issuer URL", where, r.name, iss)
+		}
 	}
 }
 
-// checkListenAddr checks that HTTP_ADDR is reachable from outside the
-// container (probes, Prometheus, clients) and on the expected port.
-func checkListenAddr(t *testing.T, where string, r role, addr string) {
+// checkListenAddr checks that a listen address (variable name) is
+// reachable from outside the container (probes, Prometheus, clients) and on
+// the expected port.
+func checkListenAddr(t *testing.T, where, binary, name, addr string, wantPort int) {
 	t.Helper()
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		t.Errorf("%s: %s HTTP_ADDR %q: %v", where, r.name, addr, err)
+		t.Errorf("%s: %s %s %q: %v", where, binary, name, addr, err)
 		return
 	}
 	if host == "localhost" {
-		t.Errorf("%s: %s HTTP_ADDR %q listens on loopback only: nothing outside the container can reach it", where, r.name, addr)
+		t.Errorf("%s: %s %s %q listens on loopback only: nothing outside the container can reach it", where, binary, name, addr)
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		t.Errorf("%s: %s HTTP_ADDR %q listens on loopback only: nothing outside the container can reach it", where, r.name, addr)
+		t.Errorf("%s: %s %s %q listens on loopback only: nothing outside the container can reach it", where, binary, name, addr)
 	}
-	if want := strconv.Itoa(r.port); port != want {
-		t.Errorf("%s: %s HTTP_ADDR %q: want port %s", where, r.name, addr, want)
+	if want := strconv.Itoa(wantPort); port != want {
+		t.Errorf("%s: %s %s %q: want port %s", where, binary, name, addr, want)
 	}
 }
 

@@ -421,8 +421,11 @@ func TestK8sDeployments(t *testing.T) {
 
 		// Prometheus annotations (read by prometheus-scrape.yml).
 		ann := stringMap(spec.Template.Metadata.Annotations)
-		if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != strconv.Itoa(r.port) || ann["prometheus.io/path"] != "/metrics" {
-			t.Errorf("%s: pod annotations %v: want prometheus.io/scrape \"true\", port %d, path /metrics", where, ann, r.port)
+		if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != strconv.Itoa(r.metricsPort) || ann["prometheus.io/path"] != "/metrics" {
+			t.Errorf("%s: pod annotations %v: want prometheus.io/scrape \"true\", port %d, path /metrics", where, ann, r.metricsPort)
+		}
+		if !slices.Contains(slices.Collect(maps.Values(ports)), r.metricsPort) {
+			t.Errorf("%s: no containerPort %d for /metrics (ports %v)", where, r.metricsPort, ports)
 		}
 
 		// Resources.
@@ -554,7 +557,7 @@ func TestK8sEdgeService(t *testing.T) {
 		t.Errorf("%s: port %d, want 80", o, p.Port)
 	}
 	if got := resolvePort(p.TargetPort, ports); got != 8080 {
-		t.Errorf("%s: targetPort %q is %d, want the edge container's 8080", o, p.TargetPort.Value, got)
+		t.Errorf("%s: targetPort %q is %d, want the edge container's 8080 (never its metrics port)", o, p.TargetPort.Value, got)
 	}
 }
 

@@ -58,12 +58,12 @@ func loadPromConfig(t *testing.T, rel string) promConfig {
 }
 
 // The compose Prometheus scrapes every worker replica on 9091 and the edge on
-// 8080, at the default /metrics path.
+// its internal 9095, at the default /metrics path.
 func TestPrometheusComposeTargets(t *testing.T) {
 	const rel = "deploy/prometheus/prometheus.yml"
 	cfg := loadPromConfig(t, rel)
 	for _, r := range roles(t) {
-		hostPort := net.JoinHostPort(r.name, strconv.Itoa(r.port))
+		hostPort := net.JoinHostPort(r.name, strconv.Itoa(r.metricsPort))
 		found := false
 		for _, sc := range cfg.ScrapeConfigs {
 			if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
@@ -77,13 +77,13 @@ func TestPrometheusComposeTargets(t *testing.T) {
 			for _, dns := range sc.DNSSDConfigs {
 				// An A lookup of a compose service name returns every
 				// replica; SRV records do not exist there.
-				if slices.Contains(dns.Names, r.name) && dns.Port == r.port && (dns.Type == "" || dns.Type == "A") {
+				if slices.Contains(dns.Names, r.name) && dns.Port == r.metricsPort && (dns.Type == "" || dns.Type == "A") {
 					found = true
 				}
 			}
 		}
 		if !found {
-			t.Errorf("%s does not scrape %s (static target or dns_sd A record on port %d)", rel, hostPort, r.port)
+			t.Errorf("%s does not scrape %s (static target or dns_sd A record on port %d)", rel, hostPort, r.metricsPort)
 		}
 	}
 	// The worker has replicas: a static target would scrape only the one
@@ -98,8 +98,8 @@ func TestPrometheusComposeTargets(t *testing.T) {
 }
 
 // Every pod template in deploy/k8s, run through the scrape job's relabeling
-// as Prometheus would discover it, is kept and scraped on its HTTP_ADDR port
-// at /metrics.
+// as Prometheus would discover it, is kept and scraped at /metrics on its
+// metrics port: the worker's HTTP_ADDR port, the edge's METRICS_ADDR port.
 func TestPrometheusKubernetesScrape(t *testing.T) {
 	const rel = k8sDir + "/" + scrapeFile
 	cfg := loadPromConfig(t, rel)
@@ -168,7 +168,7 @@ func TestPrometheusKubernetesScrape(t *testing.T) {
 					t.Errorf("%s: drops %s pod port %d", rel, r.name, p.ContainerPort)
 					continue
 				}
-				if want := "10.1.2.3:" + strconv.Itoa(r.port); out["__address__"] != want {
+				if want := "10.1.2.3:" + strconv.Itoa(r.metricsPort); out["__address__"] != want {
 					t.Errorf("%s: scrapes %s at %s, want %s", rel, r.name, out["__address__"], want)
 				}
 				if out["__metrics_path__"] != "/metrics" {

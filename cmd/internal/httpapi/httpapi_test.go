@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/jea/cliente/cmd/internal/auth"
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/topics"
 	"github.com/jea/cliente/topics/client"
@@ -40,12 +41,40 @@ func (f *fakeCaller) Call(ctx context.Context, c topics.Call) (topics.Reply, err
 func okReply(t topics.Type, data any) topics.Reply { return topics.NewReply(t, data, nil) }
 
 // newTestHandler serves the routes through the real Kafka client over c,
-// so the tests see the messages each route sends.
+// so the tests see the messages each route sends. Requests without an
+// Authorization header get a token with every scope: these tests are about
+// what a route does once allowed (access_test.go is about access).
 func newTestHandler(c client.Caller, reg *prometheus.Registry) http.Handler {
-	return New(Options{
-		Clientes: client.Over(c, time.Minute), Ready: func(context.Context) error { return nil }, Log: zerolog.Nop(),
-		Registry: reg, Gatherer: reg, RequestTimeout: 200 * time.Millisecond, MaxBodyBytes: 1 << 10,
+	return withToken(New(testOptions(c, reg)))
+}
+
+// testOptions serve the routes through the real Kafka client over c and
+// accept every token (staticTokens).
+func testOptions(c client.Caller, reg *prometheus.Registry) Options {
+	return Options{
+		Clientes: client.Over(c, time.Minute), Tokens: staticTokens{}, Ready: func(context.Context) error { return nil }, Log: zerolog.Nop(),
+		Registry: reg, RequestTimeout: 200 * time.Millisecond, MaxBodyBytes: 1 << 10,
+	}
+}
+
+// withToken gives requests without one a token with every scope.
+func withToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			r.Header.Set("Authorization", "Bearer all")
+		}
+		h.ServeHTTP(w, r)
 	})
+}
+
+// staticTokens accepts the token "all", granting every scope.
+type staticTokens struct{}
+
+func (staticTokens) Verify(_ context.Context, raw string) (auth.Token, error) {
+	if raw != "all" {
+		return auth.Token{}, errors.New("unknown token")
+	}
+	return auth.Token{Principal: handlers.Principal{Subject: "tester", ClientID: "tests"}, Scopes: auth.AllScopes()}, nil
 }
 
 func TestRoutesMapOntoMessages(t *testing.T) {
@@ -279,10 +308,9 @@ func FuzzEdgeRequest(f *testing.F) {
 	f.Add("GET", "/cliente?q=mar%C3%ADa+qui&limite=0&cursor=%FF", "", "", "")
 	reg := prometheus.NewRegistry()
 	caller := &encodingCaller{fakeCaller: fakeCaller{reply: okReply(topics.TypeObtener, handlers.Cliente{ID: 1})}}
-	h := New(Options{
-		Clientes: client.Over(caller, time.Minute), Ready: func(context.Context) error { return nil }, Log: zerolog.Nop(),
-		Registry: reg, Gatherer: reg, RequestTimeout: time.Second, MaxBodyBytes: 1 << 20,
-	})
+	opts := testOptions(caller, reg)
+	opts.RequestTimeout, opts.MaxBodyBytes = time.Second, 1<<20
+	h := withToken(New(opts))
 	f.Fuzz(func(t *testing.T, method, path, ctype, body, ifMatch string) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#") {
 			return
@@ -355,8 +383,9 @@ func TestBadInputIsNamedNotForwarded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeCaller{reply: okReply(topics.TypeObtener, handlers.Cliente{ID: 7})}
 			rec := httptest.NewRecorder()
-			h := New(Options{Clientes: client.Over(f, time.Minute), Ready: func(context.Context) error { return nil }, Log: zerolog.Nop(),
-				Registry: prometheus.NewRegistry(), Gatherer: prometheus.NewRegistry(), RequestTimeout: time.Second, MaxBodyBytes: 1 << 20})
+			opts := testOptions(f, prometheus.NewRegistry())
+			opts.RequestTimeout, opts.MaxBodyBytes = time.Second, 1<<20
+			h := withToken(New(opts))
 			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
 			var p Problem
 			json.Unmarshal(rec.Body.Bytes(), &p)

@@ -73,16 +73,28 @@ func observe(log zerolog.Logger, m *httpMetrics, next http.Handler) http.Handler
 				route = "unmatched"
 			}
 			elapsed := time.Since(start)
-			m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
-			m.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
-			if route == "GET /metrics" || route == "GET /healthz" || route == "GET /readyz" {
-				return // probes and scrapes would drown the request log
+			method := methodLabel(r.Method)
+			m.requests.WithLabelValues(route, method, strconv.Itoa(rec.status)).Inc()
+			m.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+			if route == "GET /healthz" || route == "GET /readyz" {
+				return // probes would drown the request log
 			}
-			log.Info().Str("route", route).Str("method", r.Method).Int("status", rec.status).
+			log.Info().Str("route", route).Str("method", method).Int("status", rec.status).
 				Dur("duration", elapsed).Msg("http request")
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// methodLabel bounds the method label: any method a client makes up
+// would otherwise become a new series on /metrics.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // problemOnMiss answers unknown paths and wrong methods with a problem body

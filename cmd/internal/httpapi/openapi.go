@@ -24,24 +24,6 @@ func serveOpenAPI() http.Handler {
 	})
 }
 
-// routeMux is a ServeMux that remembers the patterns registered on it, so
-// tests can hold the document to the routes that really exist.
-type routeMux struct {
-	*http.ServeMux
-	patterns []string
-}
-
-func newRouteMux() *routeMux { return &routeMux{ServeMux: http.NewServeMux()} }
-
-func (m *routeMux) Handle(pattern string, h http.Handler) {
-	m.patterns = append(m.patterns, pattern)
-	m.ServeMux.Handle(pattern, h)
-}
-
-func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
-	m.Handle(pattern, http.HandlerFunc(h))
-}
-
 // routedHandler is New's handler, carrying the patterns it serves.
 type routedHandler struct {
 	http.Handler

@@ -49,7 +49,7 @@ func segmentsMatch(cover, path string) bool {
 // it fails here.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	doc := loadOpenAPI(t)
-	routes := Routes(newTestHandler(&fakeCaller{}, prometheus.NewRegistry()))
+	routes := Routes(New(testOptions(&fakeCaller{}, prometheus.NewRegistry())))
 	if len(routes) < 10 {
 		t.Fatalf("Routes found %v: the route list is broken", routes)
 	}

@@ -26,6 +26,8 @@ const (
 	codeTooLarge        = "too_large"
 	codeUnsupportedType = "unsupported_media_type"
 	codeMethod          = "method_not_allowed"
+	codeUnauthorized    = "unauthorized"
+	codeForbidden       = "forbidden"
 )
 
 // statusOf is the one place where error codes become HTTP statuses.
@@ -49,6 +51,10 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case codeMethod:
 		return http.StatusMethodNotAllowed
+	case codeUnauthorized:
+		return http.StatusUnauthorized
+	case codeForbidden:
+		return http.StatusForbidden
 	default:
 		return http.StatusInternalServerError
 	}

@@ -9,12 +9,14 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	httppprof "net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/jea/cliente/cmd/internal/auth"
 	"github.com/jea/cliente/handlers"
 )
 
@@ -33,54 +35,112 @@ type Clientes interface {
 	Resumen(ctx context.Context, id int64) (handlers.Resumen, error)
 }
 
+// TokenVerifier checks a bearer access token and says whom it stands for
+// and what it may do. *auth.Verifier is the OpenID one.
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (auth.Token, error)
+}
+
 // Options are the edge handler's dependencies.
 type Options struct {
 	Clientes Clientes
+	// Tokens verifies the access token every route but the probes needs.
+	Tokens TokenVerifier
 	// Ready reports whether the edge can serve (broker and reply reader).
 	Ready          func(ctx context.Context) error
 	Log            zerolog.Logger
 	Registry       prometheus.Registerer
-	Gatherer       prometheus.Gatherer
 	RequestTimeout time.Duration
 	MaxBodyBytes   int64
 }
 
-// New returns the edge's HTTP handler with every route it serves.
-func New(o Options) http.Handler {
-	a := &api{o: o}
-	yes := true
-	mux := newRouteMux()
-	mux.Handle("GET /cliente", a.listar(nil))
-	mux.Handle("GET /cliente/activos", a.listar(&yes))
-	mux.Handle("POST /cliente", a.crear())
-	mux.Handle("GET /cliente/{id}", a.obtener())
-	mux.Handle("PUT /cliente/{id}", a.actualizar())
-	mux.Handle("DELETE /cliente/{id}", a.eliminar())
-	mux.Handle("GET /cliente/dni/{dni}", a.porDNI())
-	mux.Handle("GET /cliente/email/{email}", a.porEmail())
-	// One pattern for the sub-resources of a customer: separate ones
-	// ("/cliente/{id}/compras") would conflict with "/cliente/dni/{dni}".
-	mux.Handle("GET /cliente/{id}/{recurso}", a.subrecurso(map[string]func(http.ResponseWriter, *http.Request, int64){
-		"compras": a.compras,
-		"resumen": a.resumen,
-	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.Handle("GET /readyz", a.readyz())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{Registry: o.Registry}))
-	mux.Handle("GET /openapi.json", serveOpenAPI())
-	return routedHandler{observe(o.Log, newHTTPMetrics(o.Registry), problemOnMiss(mux.ServeMux)), mux.patterns}
+// public marks a route that needs no token: the probes, which an
+// orchestrator calls without credentials and which reveal nothing. It is
+// not the zero value, so a route whose scope was left out is closed to
+// everyone rather than open; and no token can hold it (scopes have no
+// spaces).
+const public = " public"
+
+// route is one line of the edge's one route table: the ServeMux pattern,
+// the scope a token needs for it (or public), and its handler. New builds
+// the mux and the access check from it alone, so a route cannot be served
+// without its scope being checked.
+type route struct {
+	pattern string
+	scope   string
+	handler http.Handler
 }
 
-// Starting is what the edge serves until its Kafka client is up: it is
-// alive (/healthz) but answers every other route 503.
+// routes is the route table.
+func (a *api) routes() []route {
+	yes := true
+	return []route{
+		{"GET /cliente", auth.ScopeLeer, a.listar(nil)},
+		{"GET /cliente/activos", auth.ScopeLeer, a.listar(&yes)},
+		{"POST /cliente", auth.ScopeEscribir, a.crear()},
+		{"GET /cliente/{id}", auth.ScopeLeer, a.obtener()},
+		{"PUT /cliente/{id}", auth.ScopeEscribir, a.actualizar()},
+		{"DELETE /cliente/{id}", auth.ScopeEscribir, a.eliminar()},
+		{"GET /cliente/dni/{dni}", auth.ScopeLeer, a.porDNI()},
+		{"GET /cliente/email/{email}", auth.ScopeLeer, a.porEmail()},
+		// One pattern for the sub-resources of a customer (compras,
+		// resumen): separate ones ("/cliente/{id}/compras") would conflict
+		// with "/cliente/dni/{dni}". Both are the sales service's.
+		{"GET /cliente/{id}/{recurso}", auth.ScopeVentas, a.subrecurso(map[string]func(http.ResponseWriter, *http.Request, int64){
+			"compras": a.compras,
+			"resumen": a.resumen,
+		})},
+		{"GET /healthz", public, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})},
+		{"GET /readyz", public, a.readyz()},
+		{"GET /openapi.json", auth.ScopeLeer, serveOpenAPI()},
+	}
+}
+
+// New returns the edge's public HTTP handler: every route of the table,
+// each behind its access check. Metrics are not served here (Internal).
+func New(o Options) http.Handler {
+	a := &api{o: o}
+	mux := http.NewServeMux()
+	scopes := map[string]string{}
+	var patterns []string
+	for _, rt := range a.routes() {
+		mux.Handle(rt.pattern, rt.handler)
+		scopes[rt.pattern] = rt.scope
+		patterns = append(patterns, rt.pattern)
+	}
+	return routedHandler{observe(o.Log, newHTTPMetrics(o.Registry), guard(o.Tokens, o.Log, mux, scopes)), patterns}
+}
+
+// Internal serves what must never be public, on a listener of its own:
+// /metrics and, with pprof, /debug/pprof/.
+func Internal(reg prometheus.Registerer, g prometheus.Gatherer, pprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: reg}))
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
+	return mux
+}
+
+// Starting is what the edge serves until it has the issuer's keys and its
+// Kafka client is up: it is alive (/healthz) but answers every other route
+// 503, or 401 without a token, as it will once started.
 func Starting() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		switch _, hasToken := bearerToken(r); {
+		case r.URL.Path == "/healthz":
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-			return
+		case r.URL.Path != "/readyz" && !hasToken:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+			writeProblem(w, newProblem(r, codeUnauthorized, "an access token is required (Authorization: Bearer)", nil))
+		default:
+			writeProblem(w, newProblem(r, string(handlers.CodeUnavailable), "the edge is starting", nil))
 		}
-		writeProblem(w, newProblem(r, string(handlers.CodeUnavailable), "the edge is starting", nil))
 	})
 }
