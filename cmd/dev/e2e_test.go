@@ -33,6 +33,7 @@ var (
 	apiBase   string // http://host:port of the edge
 	workerURL string
 	brokers   []string
+	cluster   topics.Cluster // brokers with the KAFKA_SASL_* credentials
 	runID     = time.Now().UnixNano()
 	stackEnv  []string
 )
@@ -60,6 +61,11 @@ func runWithStack(m *testing.M) int {
 	case s := <-readyc:
 		apiBase, workerURL = "http://"+s.EdgeAddr, "http://"+s.WorkerAddr
 		brokers = strings.Split(s.KafkaBrokers, ",")
+		if cluster, err = topics.NewCluster(brokers, topics.SASLFromEnv(os.Getenv)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			cancel()
+			return 1
+		}
 	case err := <-errc:
 		fmt.Fprintln(os.Stderr, "stack did not start:", err)
 		cancel()
@@ -571,13 +577,15 @@ func TestGatewayTimeout(t *testing.T) {
 	prefix := fmt.Sprintf("e2e.%d.nobody.", runID)
 	setup, setupCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer setupCancel()
-	if err := topics.EnsureTopics(setup, brokers, zerolog.Nop(),
+	if err := topics.EnsureTopics(setup, cluster, zerolog.Nop(),
 		topics.TopicSpec{Name: prefix + "cmd", Partitions: 1, ReplicationFactor: 1},
 		topics.TopicSpec{Name: prefix + "qry", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load[config.Edge]([]string{
 		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "HTTP_ADDR=127.0.0.1:0", "REQUEST_TIMEOUT=300ms",
+		"KAFKA_SASL_MECHANISM=" + os.Getenv("KAFKA_SASL_MECHANISM"), "KAFKA_SASL_USERNAME=" + os.Getenv("KAFKA_SASL_USERNAME"),
+		"KAFKA_SASL_PASSWORD=" + os.Getenv("KAFKA_SASL_PASSWORD"),
 		"TOPIC_COMMANDS=" + prefix + "cmd", "TOPIC_QUERIES=" + prefix + "qry", "REPLY_TOPIC=" + prefix + "replies",
 	})
 	if err != nil {

@@ -18,11 +18,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jea/cliente/topics"
 )
 
 var (
 	binDir   string
 	brokers  string
+	cluster  topics.Cluster // brokers with the KAFKA_SASL_* credentials
 	mongoURI string
 	infraDir string
 	repoRoot string
@@ -37,6 +40,11 @@ func TestMain(m *testing.M) {
 	brokers, mongoURI, infraDir = os.Getenv("KAFKA_BROKERS"), os.Getenv("MONGODB_URI"), os.Getenv("INFRA_DIR")
 	if brokers == "" || mongoURI == "" || infraDir == "" {
 		fmt.Fprintln(os.Stderr, "faults: FAULT_TESTS=1 needs KAFKA_BROKERS, MONGODB_URI and INFRA_DIR")
+		os.Exit(2)
+	}
+	var err error
+	if cluster, err = topics.ClusterFromEnv(os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
 		os.Exit(2)
 	}
 	wd, _ := os.Getwd()
@@ -87,6 +95,10 @@ func newScenario(t *testing.T, name string, extra ...string) *scenario {
 		"LOG_LEVEL=info",
 		"SHUTDOWN_TIMEOUT=10s",
 		"PATH=" + os.Getenv("PATH"),
+		// The processes authenticate as the tests do.
+		"KAFKA_SASL_MECHANISM=" + os.Getenv("KAFKA_SASL_MECHANISM"),
+		"KAFKA_SASL_USERNAME=" + os.Getenv("KAFKA_SASL_USERNAME"),
+		"KAFKA_SASL_PASSWORD=" + os.Getenv("KAFKA_SASL_PASSWORD"),
 	}, extra...)}
 }
 

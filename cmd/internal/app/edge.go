@@ -17,6 +17,10 @@ import (
 // through topics/client, until ctx ends. It answers its probes from the
 // start, and the API once the client is up.
 func RunEdge(ctx context.Context, cfg config.Edge, log zerolog.Logger, m Metrics, hooks Hooks) error {
+	cluster, err := cfg.Cluster()
+	if err != nil {
+		return err
+	}
 	var current atomic.Pointer[http.Handler]
 	starting := httpapi.Starting()
 	current.Store(&starting)
@@ -26,7 +30,7 @@ func RunEdge(ctx context.Context, cfg config.Edge, log zerolog.Logger, m Metrics
 		return err
 	}
 	clientes, err := client.New(ctx, client.Config{
-		Brokers: cfg.Brokers, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
+		Cluster: cluster, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
 		ReplyTopic: cfg.ReplyTopicOrDefault(), ReplicationFactor: cfg.ReplicationFactor,
 		Timeout: cfg.RequestTimeout, Log: log,
 	})
