@@ -67,7 +67,7 @@ INFRA_MONGODB := mongodb://127.0.0.1:$(INFRA_FERRETDB_PORT)/
 # names, which the services' ACLs do not cover.
 AS_KAFKA_ADMIN := set -a; . '$(INFRA_DIR)/credentials/kafka-admin.env'; set +a;
 
-infra-up: ## install what is missing, start Kafka + PostgreSQL + FerretDB, wait until they answer
+infra-up: ## install what is missing, start Kafka (SASL, ACLs) + PostgreSQL + FerretDB + Hydra, wait until they answer
 	@$(INFRA) up
 
 infra-down: ## stop what infra-up started (data kept)
@@ -79,7 +79,7 @@ infra-clean: ## infra-down, then remove INFRA_DIR (jars, binaries, data, logs)
 infra-status: ## what of the infrastructure runs and answers
 	@$(INFRA) status
 
-test-infra: infra-up ## end-to-end, broker and store tests against the real infra (left running)
+test-infra: infra-up ## end-to-end, broker, store, access-control and token tests against the real infra (left running)
 	$(AS_KAFKA_ADMIN) SPRING_INTEROP=1 INFRA_DIR='$(INFRA_DIR)' KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) \
 	  $(GO) test -count=1 -p 1 -timeout 20m ./cmd/dev ./topics/... ./repository/... ./cmd/internal/infratest
 
