@@ -87,10 +87,14 @@ var aclOps = map[string]kafka.ACLOperationType{
 	"Describe": kafka.ACLOperationTypeDescribe,
 }
 
-// CreateACLs adds the ACLs (ones already there are left as they are); the
-// cluster's user must be allowed to alter the cluster (a super user).
-func CreateACLs(ctx context.Context, cluster Cluster, acls []ACL) error {
-	req := &kafka.CreateACLsRequest{}
+// SyncACLs makes the rules naming acls' users exactly acls: it adds the
+// missing ones and deletes every other rule of those users, so that a grant
+// dropped from the matrix is revoked too. The cluster's user must be allowed
+// to alter the cluster (a super user). It returns how many rules it added
+// and deleted.
+func SyncACLs(ctx context.Context, cluster Cluster, acls []ACL) (added, deleted int, err error) {
+	want := map[kafka.ACLEntry]bool{}
+	users := map[string]bool{}
 	for _, a := range acls {
 		rt, pt := kafka.ResourceTypeTopic, kafka.PatternTypeLiteral
 		if a.Group {
@@ -102,17 +106,69 @@ func CreateACLs(ctx context.Context, cluster Cluster, acls []ACL) error {
 		for _, op := range a.Ops {
 			o, ok := aclOps[op]
 			if !ok || a.User == "" || a.Name == "" {
-				return fmt.Errorf("topics: invalid ACL %s", a)
+				return 0, 0, fmt.Errorf("topics: invalid ACL %s", a)
 			}
-			req.ACLs = append(req.ACLs, kafka.ACLEntry{
+			want[kafka.ACLEntry{
 				ResourceType: rt, ResourceName: a.Name, ResourcePatternType: pt,
 				Principal: "User:" + a.User, Host: "*", Operation: o, PermissionType: kafka.ACLPermissionTypeAllow,
-			})
+			}] = true
+		}
+		users["User:"+a.User] = true
+	}
+	client := cluster.Client(10 * time.Second)
+	have := map[kafka.ACLEntry]bool{}
+	var stale []kafka.DeleteACLsFilter
+	for user := range users {
+		resp, err := client.DescribeACLs(ctx, &kafka.DescribeACLsRequest{Filter: kafka.ACLFilter{
+			ResourceTypeFilter: kafka.ResourceTypeAny, ResourcePatternTypeFilter: kafka.PatternTypeAny,
+			PrincipalFilter: user, Operation: kafka.ACLOperationTypeAny, PermissionType: kafka.ACLPermissionTypeAny,
+		}})
+		if err == nil {
+			err = resp.Error
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("topics: describe ACLs of %s: %w", user, err)
+		}
+		for _, r := range resp.Resources {
+			for _, d := range r.ACLs {
+				e := kafka.ACLEntry{ResourceType: r.ResourceType, ResourceName: r.ResourceName, ResourcePatternType: r.PatternType,
+					Principal: d.Principal, Host: d.Host, Operation: d.Operation, PermissionType: d.PermissionType}
+				if want[e] {
+					have[e] = true
+					continue
+				}
+				stale = append(stale, kafka.DeleteACLsFilter{ResourceTypeFilter: e.ResourceType, ResourceNameFilter: e.ResourceName,
+					ResourcePatternTypeFilter: e.ResourcePatternType, PrincipalFilter: e.Principal, HostFilter: e.Host,
+					Operation: e.Operation, PermissionType: e.PermissionType})
+			}
 		}
 	}
-	resp, err := cluster.Client(10*time.Second).CreateACLs(ctx, req)
-	if err != nil {
-		return fmt.Errorf("topics: create ACLs: %w", err)
+	if len(stale) > 0 {
+		resp, err := client.DeleteACLs(ctx, &kafka.DeleteACLsRequest{Filters: stale})
+		if err != nil {
+			return 0, 0, fmt.Errorf("topics: delete ACLs: %w", err)
+		}
+		for _, r := range resp.Results {
+			if r.Error != nil {
+				return 0, 0, fmt.Errorf("topics: delete ACLs: %w", r.Error)
+			}
+			deleted += len(r.MatchingACLs)
+		}
 	}
-	return errors.Join(resp.Errors...)
+	req := &kafka.CreateACLsRequest{}
+	for e := range want {
+		if !have[e] {
+			req.ACLs = append(req.ACLs, e)
+		}
+	}
+	if len(req.ACLs) > 0 {
+		resp, err := client.CreateACLs(ctx, req)
+		if err != nil {
+			return 0, deleted, fmt.Errorf("topics: create ACLs: %w", err)
+		}
+		if err := errors.Join(resp.Errors...); err != nil {
+			return 0, deleted, fmt.Errorf("topics: create ACLs: %w", err)
+		}
+	}
+	return len(req.ACLs), deleted, nil
 }

@@ -1,7 +1,8 @@
 // Command kafkaacl grants the services their Kafka ACLs (topics.ServiceACLs)
 // on a broker with an authorizer, as a super user whose SASL credentials
 // come from KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD.
-// deploy/local/infra.sh runs it on every start; granting again is a no-op.
+// deploy/local/infra.sh runs it on every start: it adds the missing rules and
+// deletes the users' rules that the matrix no longer has.
 //
 //	go run ./cmd/kafkaacl -kafka 127.0.0.1:19092 -worker cliente-worker -edge cliente-edge -ventas ventas
 package main
@@ -44,11 +45,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return errors.New("no KAFKA_SASL_MECHANISM: ACLs are granted by an authenticated super user")
 	}
 	acls := topics.ServiceACLs(p)
-	if err := topics.CreateACLs(ctx, cluster, acls); err != nil {
+	added, deleted, err := topics.SyncACLs(ctx, cluster, acls)
+	if err != nil {
 		return err
 	}
 	for _, a := range acls {
 		fmt.Fprintln(stdout, "allowed:", a)
 	}
+	fmt.Fprintf(stdout, "%d rules added, %d rules of these users not in the matrix deleted\n", added, deleted)
 	return nil
 }

@@ -788,7 +788,7 @@ cmd_up() {
 
 	ensure_waitready
 	wait_ready
-	# Granting again is a no-op; a broker formatted anew gets them here.
+	# Makes the services' rules exactly the matrix (adds and revokes).
 	as_kafka_admin "$BIN/kafkaacl" -kafka "$KAFKA_ADDR" >"$RUN/kafkaacl.out" 2>&1 ||
 		{
 			tail_log "$RUN/kafkaacl.out"
