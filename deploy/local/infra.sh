@@ -775,6 +775,9 @@ cmd_up() {
 	mkdir -p "$BIN" "$RUN" "$LOGS"
 
 	# Kafka first: it boots while the rest is set up.
+	if kafka_running && [[ ! -f $K_DATA/.scram-users ]]; then
+		die "kafka: the running broker was started by an infra.sh from before SASL and ACLs; run 'make infra-clean' (it stops it), then 'make infra-up'"
+	fi
 	if kafka_running; then say "kafka: running (pid $(<"$K_PID"))"; else kafka_start; fi
 
 	ensure_pg_bin
