@@ -67,7 +67,7 @@ func TestContractExamples(t *testing.T) {
 		readers:    map[int]*kafka.Reader{},
 		ids:        map[string]string{},
 		dates:      map[string]string{},
-		w: &kafka.Writer{Addr: kafka.TCP(s.brokers...), Balancer: kafka.Murmur2Balancer{},
+		w: &kafka.Writer{Addr: s.brokers.Addr(), Transport: s.brokers.Transport(), Balancer: kafka.Murmur2Balancer{},
 			BatchTimeout: time.Millisecond, BatchBytes: 4 << 20, RequiredAcks: kafka.RequireAll},
 	}
 	t.Cleanup(r.close)
@@ -109,7 +109,7 @@ func TestContractExamples(t *testing.T) {
 }
 
 type replayer struct {
-	brokers    []string
+	brokers    topics.Cluster
 	w          *kafka.Writer
 	topics     map[string]string // documented request topic → the test's
 	replyTopic string
@@ -252,7 +252,7 @@ func (r *replayer) mapIDs(body string) string {
 func (r *replayer) read(ctx context.Context, p int, corr []byte) (kafka.Message, error) {
 	rd := r.readers[p]
 	if rd == nil {
-		rd = kafka.NewReader(kafka.ReaderConfig{Brokers: r.brokers, Topic: r.replyTopic, Partition: p, MaxWait: 100 * time.Millisecond})
+		rd = kafka.NewReader(r.brokers.ReaderConfig(kafka.ReaderConfig{Topic: r.replyTopic, Partition: p, MaxWait: 100 * time.Millisecond}))
 		r.readers[p] = rd
 	}
 	for {

@@ -16,7 +16,7 @@ import (
 
 // ConsumerConfig configures Consume.
 type ConsumerConfig struct {
-	Brokers []string
+	Cluster Cluster
 	GroupID string
 	Topic   string
 	// Ordered keeps messages with one key in order: they are handled one
@@ -49,8 +49,7 @@ type ConsumerConfig struct {
 // On ctx end Consume stops fetching, lets in-flight messages finish within
 // DrainTimeout, commits what finished, leaves the group and returns nil.
 func Consume(ctx context.Context, cfg ConsumerConfig) error {
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           cfg.Brokers,
+	reader := kafka.NewReader(cfg.Cluster.ReaderConfig(kafka.ReaderConfig{
 		GroupID:           cfg.GroupID,
 		Topic:             cfg.Topic,
 		MinBytes:          1,
@@ -66,8 +65,8 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 		ReadBackoffMax:    250 * time.Millisecond,
 		ReadLagInterval:   -1,
 		ErrorLogger:       kafkaLogger(cfg.Log),
-	})
-	writer := newWriter(cfg.Brokers, replyBalancer{})
+	}))
+	writer := newWriter(cfg.Cluster, replyBalancer{})
 	log := cfg.Log.With().Str("topic", cfg.Topic).Logger()
 
 	// Work outlives ctx by up to DrainTimeout so in-flight messages can

@@ -53,7 +53,7 @@ func TestRequestOverTheLimitIsInvalid(t *testing.T) {
 		t.Fatalf("requester: %v, want invalid naming the largest field", err)
 	}
 	body := `{"type":"cliente.listar","data":{"relleno":"` + padding + `"}}`
-	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Topic: strings.TrimSuffix(s.cmdTopic, "cmd") + "qry",
+	w := &kafka.Writer{Addr: s.brokers.Addr(), Transport: s.brokers.Transport(), Topic: strings.TrimSuffix(s.cmdTopic, "cmd") + "qry",
 		BatchBytes: 4 << 20, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 	defer w.Close()
 	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte(body)}); err != nil {
@@ -71,7 +71,7 @@ func TestRequestOverTheLimitIsInvalid(t *testing.T) {
 func TestOversizeCompressedRecordIsDeadLettered(t *testing.T) {
 	s := startStack(t, newService())
 	body := `{"type":"cliente.listar","data":{"relleno":"` + strings.Repeat(" ", 3<<20) + `"}}`
-	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Topic: strings.TrimSuffix(s.cmdTopic, "cmd") + "qry",
+	w := &kafka.Writer{Addr: s.brokers.Addr(), Transport: s.brokers.Transport(), Topic: strings.TrimSuffix(s.cmdTopic, "cmd") + "qry",
 		Compression: kafka.Gzip, BatchBytes: 8 << 20, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -109,7 +109,7 @@ func TestSalesDeadLettersCarryTheirError(t *testing.T) {
 	consumerCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- topics.Consume(consumerCtx, topics.ConsumerConfig{Brokers: bs, GroupID: prefix + "g", Topic: sales, Ordered: true,
+		done <- topics.Consume(consumerCtx, topics.ConsumerConfig{Cluster: bs, GroupID: prefix + "g", Topic: sales, Ordered: true,
 			Concurrency: 1, Handler: dl.Middleware()(topics.SalesEvents(svc)), Log: log, DrainTimeout: 5 * time.Second})
 	}()
 	defer func() { stop(); <-done }()
@@ -134,13 +134,13 @@ func TestSalesDeadLettersCarryTheirError(t *testing.T) {
 
 // nextDeadLetter reads the dead-letter topic from where the last call
 // stopped, returning the next record's headers, plus "value".
-func nextDeadLetter(t *testing.T, bs []string, topic string) map[string]string {
+func nextDeadLetter(t *testing.T, bs topics.Cluster, topic string) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	r := deadLetterReaders[topic]
 	if r == nil {
-		r = kafka.NewReader(kafka.ReaderConfig{Brokers: bs, Topic: topic, MaxWait: 200 * time.Millisecond, MaxBytes: 4 << 20})
+		r = kafka.NewReader(bs.ReaderConfig(kafka.ReaderConfig{Topic: topic, MaxWait: 200 * time.Millisecond, MaxBytes: 4 << 20}))
 		deadLetterReaders[topic] = r
 		t.Cleanup(func() { r.Close(); delete(deadLetterReaders, topic) })
 	}

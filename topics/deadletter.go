@@ -24,11 +24,11 @@ type DeadLetters struct {
 	count  *prometheus.CounterVec
 }
 
-// NewDeadLetters writes to topic on brokers and registers its counter on
+// NewDeadLetters writes to topic on cluster and registers its counter on
 // reg. Close it after the consumers using it stopped.
-func NewDeadLetters(brokers []string, topic string, log zerolog.Logger, reg prometheus.Registerer) *DeadLetters {
+func NewDeadLetters(cluster Cluster, topic string, log zerolog.Logger, reg prometheus.Registerer) *DeadLetters {
 	d := &DeadLetters{
-		topic: topic, writer: newWriter(brokers, replyBalancer{}), log: log,
+		topic: topic, writer: newWriter(cluster, replyBalancer{}), log: log,
 		count: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cliente_worker_dead_letters_total",
 			Help: "Poison messages copied to the dead-letter topic, by reason.",

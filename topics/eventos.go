@@ -50,8 +50,8 @@ type EventPublisher struct {
 var _ handlers.Publisher = (*EventPublisher)(nil)
 
 // NewEventPublisher returns a publisher to topic, which must exist.
-func NewEventPublisher(brokers []string, topic string) *EventPublisher {
-	return &EventPublisher{topic: topic, writer: newWriter(brokers, requestBalancer)}
+func NewEventPublisher(cluster Cluster, topic string) *EventPublisher {
+	return &EventPublisher{topic: topic, writer: newWriter(cluster, requestBalancer)}
 }
 
 // Publish writes the events in order and returns once every broker replica
@@ -94,14 +94,14 @@ type CustomerEventReader struct {
 
 // NewCustomerEventReader joins group on topic; a new group starts at the
 // oldest event kept.
-func NewCustomerEventReader(brokers []string, topic, group string) *CustomerEventReader {
-	return &CustomerEventReader{reader: kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers, GroupID: group, Topic: topic,
+func NewCustomerEventReader(cluster Cluster, topic, group string) *CustomerEventReader {
+	return &CustomerEventReader{reader: kafka.NewReader(cluster.ReaderConfig(kafka.ReaderConfig{
+		GroupID: group, Topic: topic,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond,
 		StartOffset: kafka.FirstOffset, CommitInterval: 0,
 		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second,
 		JoinGroupBackoff: 250 * time.Millisecond, ReadLagInterval: -1,
-	})}
+	}))}
 }
 
 // Next commits the previous event and returns the next one, waiting until
@@ -137,8 +137,8 @@ type SalesEventWriter struct {
 }
 
 // NewSalesEventWriter returns a writer to topic, which must exist.
-func NewSalesEventWriter(brokers []string, topic string) *SalesEventWriter {
-	return &SalesEventWriter{topic: topic, writer: newWriter(brokers, requestBalancer)}
+func NewSalesEventWriter(cluster Cluster, topic string) *SalesEventWriter {
+	return &SalesEventWriter{topic: topic, writer: newWriter(cluster, requestBalancer)}
 }
 
 // SalesEvent is one sales event ready to write.

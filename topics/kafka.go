@@ -26,8 +26,8 @@ type TopicSpec struct {
 // a group reader joining a topic being auto-created can end up with no
 // partitions for good (kafka-go #800). It retries while ctx allows, so it can
 // run while the broker is still starting.
-func EnsureTopics(ctx context.Context, brokers []string, log zerolog.Logger, specs ...TopicSpec) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func EnsureTopics(ctx context.Context, cluster Cluster, log zerolog.Logger, specs ...TopicSpec) error {
+	client := cluster.Client(10 * time.Second)
 	req := &kafka.CreateTopicsRequest{}
 	names := make([]string, 0, len(specs))
 	for _, s := range specs {
@@ -51,15 +51,15 @@ func EnsureTopics(ctx context.Context, brokers []string, log zerolog.Logger, spe
 				return fmt.Errorf("create topic %s: %w", name, err)
 			}
 		}
-		return CheckTopics(ctx, brokers, names...)
+		return CheckTopics(ctx, cluster, names...)
 	})
 }
 
 // CheckTopics asks the broker for the topics' metadata and fails unless each
 // exists with a leader for every partition. It is the readiness probe of
 // both processes.
-func CheckTopics(ctx context.Context, brokers []string, names ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+func CheckTopics(ctx context.Context, cluster Cluster, names ...string) error {
+	client := cluster.Client(5 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
@@ -89,8 +89,8 @@ func CheckTopics(ctx context.Context, brokers []string, names ...string) error {
 
 // Ping asks the brokers for cluster metadata: it succeeds once a broker
 // answers the Kafka protocol, before any topic exists.
-func Ping(ctx context.Context, brokers []string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+func Ping(ctx context.Context, cluster Cluster) error {
+	client := cluster.Client(5 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
@@ -124,13 +124,13 @@ func retry(ctx context.Context, log zerolog.Logger, what string, fn func() error
 // messages silently. Requests are placed by key (requestBalancer), replies
 // by the requester's kafka_replyPartition (replyBalancer): a request
 // carries that header too, naming where its reply must go, not itself.
-func newWriter(brokers []string, balancer kafka.Balancer) *kafka.Writer {
+func newWriter(cluster Cluster, balancer kafka.Balancer) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:     kafka.TCP(brokers...),
+		Addr:     cluster.Addr(),
 		Balancer: balancer,
 		// A reply topic created after the writer cached metadata would be
 		// "unknown" to it until the next refresh (6 s by default).
-		Transport:  &kafka.Transport{MetadataTTL: time.Second},
+		Transport:  cluster.Transport(),
 		BatchBytes: maxRecordBytes,
 		// A batch waits this long for more messages before it is sent. Each
 		// call pays it twice (request, reply): 1 ms was a third of an

@@ -13,7 +13,7 @@ import (
 
 // LagConfig configures a LagMonitor.
 type LagConfig struct {
-	Brokers []string
+	Cluster Cluster
 	GroupID string
 	Topics  []string
 	// Interval between two polls of the broker.
@@ -37,7 +37,7 @@ type LagMonitor struct {
 func NewLagMonitor(reg prometheus.Registerer, cfg LagConfig) *LagMonitor {
 	m := &LagMonitor{
 		cfg:    cfg,
-		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
+		client: cfg.Cluster.Client(5 * time.Second),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cliente_worker_consumer_lag_messages",
 			Help: "Messages between the consumer group's committed offset and the log end, by topic and partition.",

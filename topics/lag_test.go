@@ -32,7 +32,7 @@ func TestConsumerLag(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	mon := topics.NewLagMonitor(reg, topics.LagConfig{Brokers: bs, GroupID: group, Topics: []string{topic}, Interval: 50 * time.Millisecond, Log: log})
+	mon := topics.NewLagMonitor(reg, topics.LagConfig{Cluster: bs, GroupID: group, Topics: []string{topic}, Interval: 50 * time.Millisecond, Log: log})
 	go mon.Run(ctx)
 	// lag sums the gauge over the partitions it has a value for.
 	lag := func() (float64, int) {
@@ -75,13 +75,13 @@ func TestConsumerLag(t *testing.T) {
 		go func() {
 			defer close(done)
 			topics.Consume(cctx, topics.ConsumerConfig{
-				Brokers: bs, GroupID: group, Topic: topic, Concurrency: 2, Log: log, DrainTimeout: 5 * time.Second,
+				Cluster: bs, GroupID: group, Topic: topic, Concurrency: 2, Log: log, DrainTimeout: 5 * time.Second,
 				Handler: func(context.Context, topics.Message) (any, error) { handled.Add(1); return nil, nil },
 			})
 		}()
 		return func() { ccancel(); <-done }
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(bs...), Topic: topic, Balancer: &kafka.RoundRobin{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := &kafka.Writer{Addr: bs.Addr(), Transport: bs.Transport(), Topic: topic, Balancer: &kafka.RoundRobin{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	produce := func(n int) {
 		t.Helper()

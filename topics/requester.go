@@ -23,7 +23,7 @@ var ErrNoReply = errors.New("topics: no reply")
 
 // RequesterConfig configures a Requester.
 type RequesterConfig struct {
-	Brokers      []string
+	Cluster      Cluster
 	CommandTopic string
 	QueryTopic   string
 	// ReplyTopic is this requester's own topic, created with one partition
@@ -60,7 +60,7 @@ const replyRetention = "3600000" // 1 h in ms
 // NewRequester creates the reply topic if needed, positions its reader at
 // the end of it, and starts reading. ctx bounds only the start-up.
 func NewRequester(ctx context.Context, cfg RequesterConfig) (*Requester, error) {
-	err := EnsureTopics(ctx, cfg.Brokers, cfg.Log, TopicSpec{
+	err := EnsureTopics(ctx, cfg.Cluster, cfg.Log, TopicSpec{
 		Name: cfg.ReplyTopic, Partitions: 1, ReplicationFactor: max(cfg.ReplicationFactor, 1),
 		Config: map[string]string{"retention.ms": replyRetention},
 	})
@@ -70,7 +70,7 @@ func NewRequester(ctx context.Context, cfg RequesterConfig) (*Requester, error) 
 	// Start exactly at the current end: replies to requests sent from now on
 	// are read, older ones are skipped. Right after creation the broker may
 	// briefly answer "not leader" although metadata already names one.
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	client := cfg.Cluster.Client(10 * time.Second)
 	var end int64
 	err = retry(ctx, cfg.Log, "reply topic offset", func() error {
 		offsets, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
@@ -92,7 +92,7 @@ func NewRequester(ctx context.Context, cfg RequesterConfig) (*Requester, error) 
 	if err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
 	}
-	r := &Requester{cfg: cfg, writer: newWriter(cfg.Brokers, requestBalancer), pending: map[string]chan Reply{}, stopped: make(chan struct{})}
+	r := &Requester{cfg: cfg, writer: newWriter(cfg.Cluster, requestBalancer), pending: map[string]chan Reply{}, stopped: make(chan struct{})}
 	reader, err := r.openReader(end)
 	if err != nil {
 		return nil, err
@@ -106,8 +106,7 @@ func NewRequester(ctx context.Context, cfg RequesterConfig) (*Requester, error) 
 // openReader returns a plain (group-less) reader of the reply partition,
 // positioned at offset.
 func (r *Requester) openReader(offset int64) (*kafka.Reader, error) {
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:         r.cfg.Brokers,
+	reader := kafka.NewReader(r.cfg.Cluster.ReaderConfig(kafka.ReaderConfig{
 		Topic:           r.cfg.ReplyTopic,
 		Partition:       replyPartition,
 		MinBytes:        1,
@@ -117,7 +116,7 @@ func (r *Requester) openReader(offset int64) (*kafka.Reader, error) {
 		ReadBackoffMax:  250 * time.Millisecond,
 		ReadLagInterval: -1,
 		ErrorLogger:     kafkaLogger(r.cfg.Log),
-	})
+	}))
 	if err := reader.SetOffset(offset); err != nil {
 		reader.Close()
 		return nil, fmt.Errorf("topics: reply reader: %w", err)
@@ -248,7 +247,7 @@ func (r *Requester) Check(ctx context.Context) error {
 		return errors.New("reply reader stopped")
 	default:
 	}
-	return CheckTopics(ctx, r.cfg.Brokers, r.cfg.CommandTopic, r.cfg.QueryTopic, r.cfg.ReplyTopic)
+	return CheckTopics(ctx, r.cfg.Cluster, r.cfg.CommandTopic, r.cfg.QueryTopic, r.cfg.ReplyTopic)
 }
 
 // Close stops reading replies and flushes the writer; calls still waiting

@@ -20,22 +20,27 @@ import (
 	"github.com/jea/cliente/topics/embedded"
 )
 
-// brokers returns KAFKA_BROKERS when set (a real broker), else starts kfake.
-func brokers(t *testing.T) []string {
+// brokers returns KAFKA_BROKERS with the KAFKA_SASL_* credentials when set
+// (a real broker), else starts kfake.
+func brokers(t *testing.T) topics.Cluster {
 	t.Helper()
-	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
-		return strings.Split(env, ",")
+	if os.Getenv("KAFKA_BROKERS") != "" {
+		c, err := topics.ClusterFromEnv(os.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
 	b, err := embedded.Start(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	return b.Addrs()
+	return topics.Cluster{Brokers: b.Addrs()}
 }
 
 type stack struct {
-	brokers   []string
+	brokers   topics.Cluster
 	requester *topics.Requester
 	cmdTopic  string
 	dlqTopic  string
@@ -66,11 +71,11 @@ func startStack(t *testing.T, svc *handlers.Service) *stack {
 		{Topic: cmd, Ordered: true},
 		{Topic: qry},
 	} {
-		c.Brokers, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = bs, prefix+"g", 4, h, log, 5*time.Second
+		c.Cluster, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = bs, prefix+"g", 4, h, log, 5*time.Second
 		go func() { topics.Consume(ctx, c); done <- struct{}{} }()
 	}
 	req, err := topics.NewRequester(startCtx, topics.RequesterConfig{
-		Brokers: bs, CommandTopic: cmd, QueryTopic: qry, ReplyTopic: prefix + "replies", Log: log,
+		Cluster: bs, CommandTopic: cmd, QueryTopic: qry, ReplyTopic: prefix + "replies", Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +156,7 @@ func TestPoisonMessagesGetErrorReplies(t *testing.T) {
 	if err := topics.EnsureTopics(ctx, s.brokers, zerolog.Nop(), topics.TopicSpec{Name: replyTopic, Partitions: 2, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := &kafka.Writer{Addr: s.brokers.Addr(), Transport: s.brokers.Transport(), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	bodies := []string{`{not json`, `{"type":"cliente.borrarTodo","data":{}}`, `{"type":"cliente.eliminar","data":{"id":"x"}}`, `{"type":"cliente.crear"}`}
 	for i, body := range bodies {
@@ -165,7 +170,7 @@ func TestPoisonMessagesGetErrorReplies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: replyTopic, Partition: 1, MaxWait: 200 * time.Millisecond})
+	rd := kafka.NewReader(s.brokers.ReaderConfig(kafka.ReaderConfig{Topic: replyTopic, Partition: 1, MaxWait: 200 * time.Millisecond}))
 	defer rd.Close()
 	seen := map[string]bool{}
 	for len(seen) < len(bodies) {
@@ -185,7 +190,7 @@ func TestPoisonMessagesGetErrorReplies(t *testing.T) {
 	}
 	// Each poison message is copied to the dead-letter topic with its
 	// reason and source; valid-but-invalid requests are not.
-	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: s.dlqTopic, MaxWait: 200 * time.Millisecond})
+	dlq := kafka.NewReader(s.brokers.ReaderConfig(kafka.ReaderConfig{Topic: s.dlqTopic, MaxWait: 200 * time.Millisecond}))
 	defer dlq.Close()
 	wantReasons := map[string]string{"corr-0": "undecodable", "corr-1": "unknown_type", "corr-2": "undecodable", "corr-3": "undecodable"}
 	for len(wantReasons) > 0 {
@@ -231,7 +236,7 @@ func TestPanickingHandlerRepliesInternal(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: s.dlqTopic, MaxWait: 200 * time.Millisecond})
+	dlq := kafka.NewReader(s.brokers.ReaderConfig(kafka.ReaderConfig{Topic: s.dlqTopic, MaxWait: 200 * time.Millisecond}))
 	defer dlq.Close()
 	m, err := dlq.ReadMessage(ctx)
 	if err != nil {
@@ -252,7 +257,7 @@ func TestCallTimesOutWithoutWorker(t *testing.T) {
 	if err := topics.EnsureTopics(ctx, bs, zerolog.Nop(), topics.TopicSpec{Name: prefix + "q", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	req, err := topics.NewRequester(ctx, topics.RequesterConfig{Brokers: bs, CommandTopic: prefix + "q", QueryTopic: prefix + "q", ReplyTopic: prefix + "r", Log: zerolog.Nop()})
+	req, err := topics.NewRequester(ctx, topics.RequesterConfig{Cluster: bs, CommandTopic: prefix + "q", QueryTopic: prefix + "q", ReplyTopic: prefix + "r", Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +281,7 @@ func TestLateReplyTopicGetsFirstReply(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	late, err := topics.NewRequester(ctx, topics.RequesterConfig{
-		Brokers: s.brokers, CommandTopic: s.cmdTopic, QueryTopic: strings.TrimSuffix(s.cmdTopic, "cmd") + "qry",
+		Cluster: s.brokers, CommandTopic: s.cmdTopic, QueryTopic: strings.TrimSuffix(s.cmdTopic, "cmd") + "qry",
 		ReplyTopic: s.cmdTopic + ".late-replies", Log: zerolog.Nop(),
 	})
 	if err != nil {
@@ -318,12 +323,12 @@ func TestCommandsForOneCustomerApplyInOrder(t *testing.T) {
 			{Key: topics.HeaderReplyTopic, Value: []byte(replyTopic)},
 		}})
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := &kafka.Writer{Addr: s.brokers.Addr(), Transport: s.brokers.Transport(), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
-	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond})
+	rd := kafka.NewReader(s.brokers.ReaderConfig(kafka.ReaderConfig{Topic: replyTopic, MaxWait: 200 * time.Millisecond}))
 	defer rd.Close()
 	versionOf := map[string]int64{}
 	for len(versionOf) < n {
@@ -372,14 +377,14 @@ func TestRedeliveredCommandAppliesOnce(t *testing.T) {
 		{Key: topics.HeaderCorrelationID, Value: []byte{0xca, 0xfe, 0, 1}},
 		{Key: topics.HeaderReplyTopic, Value: []byte(replyTopic)},
 	}}
-	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := &kafka.Writer{Addr: s.brokers.Addr(), Transport: s.brokers.Transport(), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	for range 2 {
 		if err := w.WriteMessages(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond})
+	rd := kafka.NewReader(s.brokers.ReaderConfig(kafka.ReaderConfig{Topic: replyTopic, MaxWait: 200 * time.Millisecond}))
 	defer rd.Close()
 	var bodies [2][]byte
 	for i := range bodies {
@@ -411,7 +416,7 @@ func TestRequestsSpreadOverPartitions(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(s.brokers...)}
+	client := s.brokers.Client(10 * time.Second)
 	var reqs []kafka.OffsetRequest
 	for p := range 3 {
 		reqs = append(reqs, kafka.LastOffsetOf(p))

@@ -229,7 +229,7 @@ func TestSalesAndCustomerEventsOverKafka(t *testing.T) {
 	defer dl.Close()
 	go func() {
 		done <- topics.Consume(consumerCtx, topics.ConsumerConfig{
-			Brokers: bs, GroupID: prefix + "worker", Topic: sales, Ordered: true, LaneKey: topics.SalesEventLane,
+			Cluster: bs, GroupID: prefix + "worker", Topic: sales, Ordered: true, LaneKey: topics.SalesEventLane,
 			Concurrency: 4, Handler: dl.Middleware()(topics.SalesEvents(svc)), Log: log, DrainTimeout: 5 * time.Second,
 		})
 	}()

@@ -40,6 +40,7 @@ func main() {
 // options are the command line flags.
 type options struct {
 	brokers          []string
+	cluster          topics.Cluster
 	commands         string
 	queries          string
 	n, warmup        int
@@ -99,7 +100,13 @@ func parseFlags(args []string) (options, error) {
 	case o.timeout <= 0 || o.readyWait <= 0 || o.seedWait <= 0 || o.maxDuration <= 0:
 		return o, errors.New("durations must be positive")
 	}
-	return o, loopbackOnly(o.brokers)
+	if err := loopbackOnly(o.brokers); err != nil {
+		return o, err
+	}
+	// Credentials only from the environment, never on the command line.
+	var err error
+	o.cluster, err = topics.NewCluster(o.brokers, topics.SASLFromEnv(os.Getenv))
+	return o, err
 }
 
 func envOr(key, fallback string) string {
@@ -154,7 +161,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	startCtx, cancelStart := context.WithTimeout(ctx, o.readyWait)
 	req, err := topics.NewRequester(startCtx, topics.RequesterConfig{
-		Brokers: o.brokers, CommandTopic: o.commands, QueryTopic: o.queries, ReplyTopic: replyTopic, Log: zerolog.Nop(),
+		Cluster: o.cluster, CommandTopic: o.commands, QueryTopic: o.queries, ReplyTopic: replyTopic, Log: zerolog.Nop(),
 	})
 	cancelStart()
 	if err != nil {
@@ -172,7 +179,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	startCtx, cancelStart = context.WithTimeout(ctx, o.readyWait)
 	cl, err := client.New(startCtx, client.Config{
-		Brokers: o.brokers, CommandTopic: o.commands, QueryTopic: o.queries, ReplyTopic: replyTopic,
+		Cluster: o.cluster, CommandTopic: o.commands, QueryTopic: o.queries, ReplyTopic: replyTopic,
 		Timeout: o.timeout, Log: zerolog.Nop(),
 	})
 	cancelStart()
@@ -196,7 +203,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	printTable(stdout, scenarios, rows)
 	if o.events > 0 {
-		w := topics.NewSalesEventWriter(o.brokers, o.salesTopic)
+		w := topics.NewSalesEventWriter(o.cluster, o.salesTopic)
 		defer w.Close()
 		load := newSalesLoad(seeded.Customers, runID, o.events, start)
 		res, err := applySales(ctx, cl, w, load, o.eventsWait)

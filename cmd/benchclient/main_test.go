@@ -36,7 +36,7 @@ func startService(t *testing.T, svc *handlers.Service, sales topics.SalesService
 	ctx, cancel := context.WithCancel(context.Background())
 	setup, setupCancel := context.WithTimeout(ctx, 10*time.Second)
 	defer setupCancel()
-	if err := topics.EnsureTopics(setup, b.Addrs(), zerolog.Nop(),
+	if err := topics.EnsureTopics(setup, topics.Cluster{Brokers: b.Addrs()}, zerolog.Nop(),
 		topics.TopicSpec{Name: cmd, Partitions: 2, ReplicationFactor: 1},
 		topics.TopicSpec{Name: qry, Partitions: 2, ReplicationFactor: 1},
 		topics.TopicSpec{Name: salesTopic, Partitions: 2, ReplicationFactor: 1}); err != nil {
@@ -48,7 +48,7 @@ func startService(t *testing.T, svc *handlers.Service, sales topics.SalesService
 		{Topic: salesTopic, Ordered: true, LaneKey: topics.SalesEventLane, Handler: topics.SalesEvents(sales)}}
 	var wg sync.WaitGroup
 	for _, c := range consumers {
-		c.Brokers, c.GroupID, c.Concurrency, c.Log, c.DrainTimeout = b.Addrs(), prefix+"g", 4, zerolog.Nop(), 5*time.Second
+		c.Cluster, c.GroupID, c.Concurrency, c.Log, c.DrainTimeout = topics.Cluster{Brokers: b.Addrs()}, prefix+"g", 4, zerolog.Nop(), 5*time.Second
 		wg.Add(1)
 		go func() { defer wg.Done(); topics.Consume(ctx, c) }()
 	}
@@ -89,7 +89,7 @@ func TestSeedRedrawsTakenDNI(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := topics.NewRequester(ctx, topics.RequesterConfig{Brokers: brokers, CommandTopic: cmd, QueryTopic: qry,
+	req, err := topics.NewRequester(ctx, topics.RequesterConfig{Cluster: topics.Cluster{Brokers: brokers}, CommandTopic: cmd, QueryTopic: qry,
 		ReplyTopic: fmt.Sprintf("seedtest.%d", now.UnixNano()), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 )
 
 func salesWriter(t *testing.T) *topics.SalesEventWriter {
-	w := topics.NewSalesEventWriter(brokers, stackValue(t, "TOPIC_SALES_EVENTS"))
+	w := topics.NewSalesEventWriter(cluster, stackValue(t, "TOPIC_SALES_EVENTS"))
 	t.Cleanup(func() { w.Close() })
 	return w
 }
@@ -242,7 +242,7 @@ func metrics(t *testing.T) []byte {
 // TestCustomerEvents follows one customer through the four kinds of change
 // on the customer events topic, as another service would.
 func TestCustomerEvents(t *testing.T) {
-	reader := topics.NewCustomerEventReader(brokers, stackValue(t, "TOPIC_CUSTOMER_EVENTS"), fmt.Sprintf("e2e-events-%d", runID))
+	reader := topics.NewCustomerEventReader(cluster, stackValue(t, "TOPIC_CUSTOMER_EVENTS"), fmt.Sprintf("e2e-events-%d", runID))
 	t.Cleanup(func() { reader.Close() })
 
 	body := newCliente(t)

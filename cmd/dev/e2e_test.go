@@ -36,6 +36,7 @@ var (
 	edgeMetricsURL string // the edge's internal listener
 	workerURL      string
 	brokers        []string
+	cluster        topics.Cluster // brokers with the KAFKA_SASL_* credentials
 	issuerURL      string
 	devToken       string // from the stack's own issuer, every scope
 	runID          = time.Now().UnixNano()
@@ -73,6 +74,11 @@ func runWithStack(m *testing.M) int {
 			return 1
 		}
 		devToken = strings.TrimSpace(string(raw))
+		if cluster, err = topics.NewCluster(brokers, topics.SASLFromEnv(os.Getenv)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			cancel()
+			return 1
+		}
 	case err := <-errc:
 		fmt.Fprintln(os.Stderr, "stack did not start:", err)
 		cancel()
@@ -646,7 +652,7 @@ func TestGatewayTimeout(t *testing.T) {
 	prefix := fmt.Sprintf("e2e.%d.nobody.", runID)
 	setup, setupCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer setupCancel()
-	if err := topics.EnsureTopics(setup, brokers, zerolog.Nop(),
+	if err := topics.EnsureTopics(setup, cluster, zerolog.Nop(),
 		topics.TopicSpec{Name: prefix + "cmd", Partitions: 1, ReplicationFactor: 1},
 		topics.TopicSpec{Name: prefix + "qry", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
@@ -654,6 +660,8 @@ func TestGatewayTimeout(t *testing.T) {
 	cfg, err := config.Load[config.Edge]([]string{
 		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "HTTP_ADDR=127.0.0.1:0", "REQUEST_TIMEOUT=300ms",
 		"METRICS_ADDR=127.0.0.1:0", "AUTH_ISSUER=" + issuerURL,
+		"KAFKA_SASL_MECHANISM=" + os.Getenv("KAFKA_SASL_MECHANISM"), "KAFKA_SASL_USERNAME=" + os.Getenv("KAFKA_SASL_USERNAME"),
+		"KAFKA_SASL_PASSWORD=" + os.Getenv("KAFKA_SASL_PASSWORD"),
 		"TOPIC_COMMANDS=" + prefix + "cmd", "TOPIC_QUERIES=" + prefix + "qry", "REPLY_TOPIC=" + prefix + "replies",
 	})
 	if err != nil {

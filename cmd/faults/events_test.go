@@ -443,7 +443,7 @@ func TestWorkerKilledDuringSalesEvents(t *testing.T) {
 
 	// Write the whole stream (in batches, as a sales service would) while
 	// watching the worker's counters; kill it at a third.
-	w := topics.NewSalesEventWriter(strings.Split(brokers, ","), sc.envValue("TOPIC_SALES_EVENTS"))
+	w := topics.NewSalesEventWriter(cluster, sc.envValue("TOPIC_SALES_EVENTS"))
 	defer w.Close()
 	written := make(chan error, 1)
 	var writeTook time.Duration
@@ -670,10 +670,10 @@ func (l *eventLog) add(ev topics.CustomerEvent, at time.Time) {
 // probe reads partition p of topic from its start without a group, and
 // records when each version first shows up.
 func (l *eventLog) probe(ctx context.Context, topic string, p int) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: strings.Split(brokers, ","), Topic: topic, Partition: p,
+	r := kafka.NewReader(cluster.ReaderConfig(kafka.ReaderConfig{
+		Topic: topic, Partition: p,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond, ReadLagInterval: -1,
-	})
+	}))
 	defer closeBounded(r.Close)
 	r.SetOffset(kafka.FirstOffset)
 	for ctx.Err() == nil {
@@ -743,7 +743,7 @@ func TestWorkerKilledDuringCommandsLosesNoEvent(t *testing.T) {
 	defer cancel()
 
 	// The follower starts first and reads everything from the beginning.
-	reader := topics.NewCustomerEventReader(strings.Split(brokers, ","), sc.envValue("TOPIC_CUSTOMER_EVENTS"), "faults-follower-"+sc.name)
+	reader := topics.NewCustomerEventReader(cluster, sc.envValue("TOPIC_CUSTOMER_EVENTS"), "faults-follower-"+sc.name)
 	events := &eventLog{seen: map[eventKey]*seenEvent{}, lastVer: map[int64]int64{}, onTopic: map[eventKey]time.Time{}}
 	readCtx, stopReading := context.WithCancel(ctx)
 	var readers sync.WaitGroup

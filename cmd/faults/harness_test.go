@@ -23,6 +23,8 @@ import (
 
 	"github.com/jea/cliente/cmd/internal/auth"
 	"github.com/jea/cliente/cmd/internal/devissuer"
+
+	"github.com/jea/cliente/topics"
 )
 
 var (
@@ -30,6 +32,7 @@ var (
 	issuer   string // AUTH_ISSUER of every edge
 	token    string
 	brokers  string
+	cluster  topics.Cluster // brokers with the KAFKA_SASL_* credentials
 	mongoURI string
 	infraDir string
 	repoRoot string
@@ -44,6 +47,11 @@ func TestMain(m *testing.M) {
 	brokers, mongoURI, infraDir = os.Getenv("KAFKA_BROKERS"), os.Getenv("MONGODB_URI"), os.Getenv("INFRA_DIR")
 	if brokers == "" || mongoURI == "" || infraDir == "" {
 		fmt.Fprintln(os.Stderr, "faults: FAULT_TESTS=1 needs KAFKA_BROKERS, MONGODB_URI and INFRA_DIR")
+		os.Exit(2)
+	}
+	var err error
+	if cluster, err = topics.ClusterFromEnv(os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
 		os.Exit(2)
 	}
 	wd, _ := os.Getwd()
@@ -103,6 +111,10 @@ func newScenario(t *testing.T, name string, extra ...string) *scenario {
 		"AUTH_ISSUER=" + issuer,
 		"METRICS_ADDR=127.0.0.1:0",
 		"PATH=" + os.Getenv("PATH"),
+		// The processes authenticate as the tests do.
+		"KAFKA_SASL_MECHANISM=" + os.Getenv("KAFKA_SASL_MECHANISM"),
+		"KAFKA_SASL_USERNAME=" + os.Getenv("KAFKA_SASL_USERNAME"),
+		"KAFKA_SASL_PASSWORD=" + os.Getenv("KAFKA_SASL_PASSWORD"),
 	}, extra...)}
 }
 

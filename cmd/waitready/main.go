@@ -1,6 +1,8 @@
 // Command waitready blocks until a Kafka broker answers a metadata request
 // and a MongoDB-protocol server answers a ping, or fails after -timeout.
-// The infrastructure scripts use it instead of fixed sleeps.
+// The infrastructure scripts use it instead of fixed sleeps. Kafka SASL
+// credentials come from KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and
+// KAFKA_SASL_PASSWORD.
 //
 //	go run ./cmd/waitready -kafka 127.0.0.1:19092 -mongodb mongodb://127.0.0.1:27018/ -timeout 2m
 package main
@@ -39,7 +41,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cancel()
 	start := time.Now()
 	if *kafka != "" {
-		if err := poll(ctx, func(ctx context.Context) error { return topics.Ping(ctx, strings.Split(*kafka, ",")) }); err != nil {
+		cluster, err := topics.NewCluster(strings.Split(*kafka, ","), topics.SASLFromEnv(os.Getenv))
+		if err != nil {
+			return err
+		}
+		if err := poll(ctx, func(ctx context.Context) error { return topics.Ping(ctx, cluster) }); err != nil {
 			return fmt.Errorf("kafka %s: %w", *kafka, err)
 		}
 		fmt.Fprintf(stdout, "kafka %s ready after %v\n", *kafka, time.Since(start).Round(time.Millisecond))

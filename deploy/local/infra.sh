@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Real infrastructure on 127.0.0.1 for tests and benchmarks, without Docker:
 #
-#   Apache Kafka (KRaft, one combined broker+controller)  127.0.0.1:19092 (controller 19093)
+#   Apache Kafka (KRaft, one combined broker+controller)  127.0.0.1:19092 (controller 19093),
+#     SASL/SCRAM-SHA-512 only, StandardAuthorizer with ACLs (topics.ServiceACLs)
 #   PostgreSQL, a private cluster (not the system one)    127.0.0.1:55432
 #   FerretDB (MongoDB wire protocol on that PostgreSQL)   127.0.0.1:27018
+#   Ory Hydra (OAuth 2.0 server on that PostgreSQL)       127.0.0.1:4444 (admin API 4445)
+#
+# Every port can be moved with INFRA_KAFKA_PORT, INFRA_KAFKA_CONTROLLER_PORT,
+# INFRA_PG_PORT, INFRA_FERRETDB_PORT, INFRA_HYDRA_PORT, INFRA_HYDRA_ADMIN_PORT
+# (so that a second set can run beside the first). Kafka users, passwords and
+# Hydra's clients are generated into INFRA_DIR/credentials/.
 #
 # Usage: deploy/local/infra.sh up|down|clean|status
 #
@@ -27,15 +34,25 @@ INFRA_DIR=${INFRA_DIR%/}
 KAFKA_VERSION=${INFRA_KAFKA_VERSION:-4.4.0}
 KAFKA_FALLBACK_VERSION=${INFRA_KAFKA_FALLBACK_VERSION:-4.3.1}
 FERRETDB_VERSION=v1.24.2
+HYDRA_VERSION=v2.3.0
+# Hydra's go.mod replaces its API client with ./internal/httpclient, a nested
+# module that the module zip leaves out; this published one stands in for it
+# (only the hydra CLI's client commands use it, not the server).
+HYDRA_CLIENT_VERSION=v2.2.1
 
-# Addresses: fixed, loopback only (the Makefile's test-infra and bench-infra use them).
+# Addresses: loopback only; the Makefile derives its addresses from the same variables.
 HOST=127.0.0.1
-KAFKA_PORT=19092
-KAFKA_CONTROLLER_PORT=19093
-PG_PORT=55432
-FERRETDB_PORT=27018
+KAFKA_PORT=${INFRA_KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${INFRA_KAFKA_CONTROLLER_PORT:-19093}
+PG_PORT=${INFRA_PG_PORT:-55432}
+FERRETDB_PORT=${INFRA_FERRETDB_PORT:-27018}
+HYDRA_PORT=${INFRA_HYDRA_PORT:-4444}
+HYDRA_ADMIN_PORT=${INFRA_HYDRA_ADMIN_PORT:-4445}
 KAFKA_ADDR=$HOST:$KAFKA_PORT
 MONGODB_URI=mongodb://$HOST:$FERRETDB_PORT/
+HYDRA_ISSUER=http://$HOST:$HYDRA_PORT/
+# The audience every test client may ask for, and the scopes of issue 10.
+HYDRA_AUDIENCE=cliente-api
 
 # Tunables.
 KAFKA_HEAP=${INFRA_KAFKA_HEAP:--Xms256m -Xmx768m}
@@ -57,6 +74,12 @@ K_PID=$RUN/kafka.pid
 F_DIR=$INFRA_DIR/ferretdb
 F_PID=$RUN/ferretdb.pid
 F_LOG=$LOGS/ferretdb.log
+H_DIR=$INFRA_DIR/hydra
+H_PID=$RUN/hydra.pid
+H_LOG=$LOGS/hydra.log
+CREDS=$INFRA_DIR/credentials
+# Kafka SCRAM users: the super user (admin, bootstrap, tests) and one per service.
+KAFKA_USERS="admin cliente-worker cliente-edge ventas"
 PG_LINK=$INFRA_DIR/postgres # the postgres folder, or a symlink to the fallback folder
 PG_DIR=                     # set by pg_dirs
 PG_DATA=
@@ -235,8 +258,38 @@ ensure_waitready() {
 	ensure_go
 	mkdir -p "$BIN"
 	# Cached by go build: about a second when nothing changed.
-	(cd "$REPO_DIR" && go build -o "$BIN/waitready" ./cmd/waitready) || die "go build ./cmd/waitready failed"
+	(cd "$REPO_DIR" && go build -o "$BIN/" ./cmd/waitready ./cmd/kafkaacl) || die "go build ./cmd/waitready ./cmd/kafkaacl failed"
 }
+
+# ---------------------------------------------------------------- credentials
+
+# secret prints 24 random URL-safe characters: nothing to quote in a JAAS
+# line, a YAML file, an env file or JSON.
+secret() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
+
+# ensure_credentials generates, once, a password per Kafka user, the
+# controller listener's password, Hydra's system secret and a secret per
+# Hydra client; they live as long as INFRA_DIR (the Kafka users are stored
+# in the broker's metadata when it is formatted).
+ensure_credentials() {
+	local u f
+	mkdir -p "$CREDS"
+	chmod 700 "$CREDS"
+	for u in $KAFKA_USERS; do
+		f=$CREDS/kafka-$u.env
+		[[ -s $f ]] && continue
+		printf 'KAFKA_SASL_MECHANISM=SCRAM-SHA-512\nKAFKA_SASL_USERNAME=%s\nKAFKA_SASL_PASSWORD=%s\n' "$u" "$(secret)" >"$f.tmp"
+		mv "$f.tmp" "$f"
+	done
+	for f in kafka-controller.password hydra-system.secret; do
+		[[ -s $CREDS/$f ]] || secret >"$CREDS/$f"
+	done
+}
+
+kafka_password() { sed -n 's/^KAFKA_SASL_PASSWORD=//p' "$CREDS/kafka-$1.env"; }
+
+# as_kafka_admin CMD...: CMD with the super user's KAFKA_SASL_* in its environment.
+as_kafka_admin() { (set -a && . "$CREDS/kafka-admin.env" && set +a && exec "$@"); }
 
 # ---------------------------------------------------------------- Kafka
 
@@ -270,17 +323,37 @@ kafka_libs() {
 }
 
 kafka_config() {
+	local admin_pw ctrl_pw
 	mkdir -p "$K_CONF" "$K_DATA" "$K_LOGS"
+	admin_pw=$(kafka_password admin)
+	ctrl_pw=$(<"$CREDS/kafka-controller.password")
+	# It holds passwords: readable by this user only.
+	(umask 077 && : >"$K_CONF/server.properties.tmp")
 	cat >"$K_CONF/server.properties.tmp" <<EOF
 # Written by deploy/local/infra.sh on every start: edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-inter.broker.listener.name=PLAINTEXT
+# No unauthenticated listener: clients authenticate with SCRAM-SHA-512
+# (users stored in the metadata log); the controller listener uses PLAIN
+# with one static user, as KRaft controllers cannot use SCRAM.
+listeners=SASL_PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+inter.broker.listener.name=SASL_PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_pw";
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$ctrl_pw" user_admin="$ctrl_pw";
+sasl.mechanism.controller.protocol=PLAIN
+
+# ACLs (granted by cmd/kafkaacl on every start); admin bypasses them
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin
+allow.everyone.if.no.acl.found=false
+
 log.dirs=$K_DATA
 
 # topics are created by the services (EnsureTopics), never on first use
@@ -304,10 +377,14 @@ EOF
 }
 
 kafka_start() {
-	local v formatted cid
+	local v formatted cid u scram
 	kafka_libs
 	ensure_java
 	v=$(<"$K_LIBS/.complete")
+	ensure_credentials
+	if [[ -f $K_DATA/meta.properties && ! -f $K_DATA/.scram-users ]]; then
+		die "kafka: $K_DATA was formatted before the broker required SASL (no users in it); run 'make infra-clean'"
+	fi
 	kafka_config
 	for p in $KAFKA_PORT $KAFKA_CONTROLLER_PORT; do
 		port_open "$HOST" "$p" && die "kafka: $HOST:$p is already in use by a process this script did not start (ss -ltnp | grep $p)"
@@ -317,15 +394,20 @@ kafka_start() {
 		# base64, never starting with '-' (the CLI would take it for an option).
 		cid=-
 		while [[ $cid == -* ]]; do cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'); done
-		say "kafka: formatting $K_DATA (KRaft, standalone controller, cluster id $cid)"
+		say "kafka: formatting $K_DATA (KRaft, standalone controller, cluster id $cid, SCRAM users $KAFKA_USERS)"
+		# The SCRAM users go into the metadata log with the format: the broker
+		# admits nobody without one, so they cannot be added later by a client.
+		scram=()
+		for u in $KAFKA_USERS; do scram+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$(kafka_password "$u")]"); done
 		"$JAVA" -Xmx256m -Dlog4j2.configurationFile="$K_CONF/log4j2.xml" -Dkafka.logs.dir="$K_LOGS" \
 			-cp "$K_LIBS/*" kafka.tools.StorageTool format --standalone \
-			-t "$cid" -c "$K_CONF/server.properties" >>"$K_LOGS/storage-format.log" 2>&1 ||
+			-t "$cid" -c "$K_CONF/server.properties" "${scram[@]}" >>"$K_LOGS/storage-format.log" 2>&1 ||
 			{
 				tail_log "$K_LOGS/storage-format.log"
 				die "kafka: storage format failed"
 			}
 		echo "$v" >"$K_DATA/.formatted-by"
+		echo "$KAFKA_USERS" >"$K_DATA/.scram-users"
 	fi
 	formatted=$(cat "$K_DATA/.formatted-by" 2>/dev/null || echo "$v")
 	if [[ $(printf '%s\n%s\n' "$formatted" "$v" | sort -V | head -n 1) != "$formatted" ]]; then
@@ -416,13 +498,14 @@ EOF
 		}
 }
 
+# pg_ensure_db NAME creates database NAME if missing.
 pg_ensure_db() {
 	local exists
-	exists=$(pg_psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'") ||
+	exists=$(pg_psql -tAc "SELECT 1 FROM pg_database WHERE datname = '$1'") ||
 		die "postgres: cannot query $HOST:$PG_PORT"
 	if [[ $exists != 1 ]]; then
-		say "postgres: creating database ferretdb"
-		pg_psql -c "CREATE DATABASE ferretdb" || die "postgres: CREATE DATABASE ferretdb failed"
+		say "postgres: creating database $1"
+		pg_psql -c "CREATE DATABASE $1" || die "postgres: CREATE DATABASE $1 failed"
 	fi
 }
 
@@ -480,13 +563,178 @@ ferretdb_start() {
 		--log-level=info --log-format=text
 }
 
+# ---------------------------------------------------------------- Hydra
+
+hydra_running() { pid_alive "$H_PID" "$BIN/hydra serve all"; }
+
+# hydra_version_ok: the binary exists and reports $HYDRA_VERSION (set at build).
+hydra_version_ok() {
+	local out
+	[[ -x $BIN/hydra ]] || return 1
+	out=$("$BIN/hydra" version 2>/dev/null) || return 1
+	[[ $out == *"Version:"*"$HYDRA_VERSION"* ]]
+}
+
+# hydra_build builds Ory Hydra from a writable copy of its released module:
+# `go install github.com/ory/hydra/v2@$HYDRA_VERSION` refuses a module whose
+# go.mod has replace directives, and one of them names a folder that the
+# module zip lacks (internal/httpclient, a module of its own), filled here
+# with the published github.com/ory/hydra-client-go/v2. No cgo: PostgreSQL
+# only (SQLite would need the sqlite build tag and cgo).
+hydra_build() {
+	local tmp src client t0
+	if hydra_version_ok; then return 0; fi
+	ensure_go
+	mkdir -p "$BIN" "$LOGS"
+	say "hydra: building Ory Hydra $HYDRA_VERSION from its Go module (about a minute on 2 cores with a cold build cache)"
+	t0=$SECONDS
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/hydra-build.XXXXXX")
+	CLEANUP+=("$tmp")
+	src=$(cd "$tmp" && GOWORK=off GOFLAGS= go mod download -json "github.com/ory/hydra/v2@$HYDRA_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p') || true
+	[[ -n $src && -d $src ]] || die "hydra: go mod download github.com/ory/hydra/v2@$HYDRA_VERSION failed"
+	client=$(cd "$tmp" && GOWORK=off GOFLAGS= go mod download -json "github.com/ory/hydra-client-go/v2@$HYDRA_CLIENT_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p') || true
+	[[ -n $client && -d $client ]] || die "hydra: go mod download github.com/ory/hydra-client-go/v2@$HYDRA_CLIENT_VERSION failed"
+	cp -R "$src" "$tmp/hydra"
+	chmod -R u+w "$tmp/hydra"
+	rm -rf "$tmp/hydra/internal/httpclient"
+	cp -R "$client" "$tmp/hydra/internal/httpclient"
+	chmod -R u+w "$tmp/hydra/internal/httpclient"
+	if ! (cd "$tmp/hydra" && GOWORK=off GOFLAGS= CGO_ENABLED=0 go build -trimpath \
+		-ldflags "-X github.com/ory/hydra/v2/driver/config.Version=$HYDRA_VERSION" \
+		-o "$BIN/hydra.tmp" .) >"$LOGS/hydra-build.log" 2>&1; then
+		tail_log "$LOGS/hydra-build.log"
+		die "hydra: build failed"
+	fi
+	mv "$BIN/hydra.tmp" "$BIN/hydra"
+	hydra_version_ok || die "hydra: built binary does not report version $HYDRA_VERSION"
+	say "hydra: built in $((SECONDS - t0))s"
+}
+
+hydra_dsn() { echo "postgres://postgres@$HOST:$PG_PORT/hydra?sslmode=disable&max_conns=10"; }
+
+hydra_config() {
+	mkdir -p "$H_DIR"
+	# It holds the system secret: readable by this user only.
+	(umask 077 && : >"$H_DIR/hydra.yml.tmp")
+	cat >"$H_DIR/hydra.yml.tmp" <<EOF
+# Written by deploy/local/infra.sh on every start: edit the script, not this file.
+dsn: $(hydra_dsn)
+serve:
+  public:
+    host: $HOST
+    port: $HYDRA_PORT
+  admin:
+    host: $HOST
+    port: $HYDRA_ADMIN_PORT
+urls:
+  self:
+    issuer: $HYDRA_ISSUER
+secrets:
+  system:
+    - $(<"$CREDS/hydra-system.secret")
+strategies:
+  # JWT access tokens, signed by a key published at the JWKS endpoint, so
+  # the edge verifies them without calling Hydra; scopes both as "scp"
+  # (a list) and "scope" (a string).
+  access_token: jwt
+  jwt:
+    scope_claim: both
+ttl:
+  access_token: 1h
+log:
+  level: info
+  format: text
+EOF
+	mv "$H_DIR/hydra.yml.tmp" "$H_DIR/hydra.yml"
+}
+
+hydra_start() {
+	local p
+	hydra_build
+	pg_ensure_db hydra
+	hydra_config
+	# Idempotent: applies only pending migrations.
+	DSN=$(hydra_dsn) "$BIN/hydra" migrate sql up --read-from-env --yes >"$LOGS/hydra-migrate.log" 2>&1 ||
+		{
+			tail_log "$LOGS/hydra-migrate.log"
+			die "hydra: migrate sql up failed"
+		}
+	for p in $HYDRA_PORT $HYDRA_ADMIN_PORT; do
+		port_open "$HOST" "$p" && die "hydra: $HOST:$p is already in use by a process this script did not start"
+	done
+	say "hydra: starting Ory Hydra $HYDRA_VERSION on $HOST:$HYDRA_PORT (admin $HOST:$HYDRA_ADMIN_PORT, PostgreSQL $HOST:$PG_PORT/hydra)"
+	# --dev allows the plain-http issuer on loopback (Hydra otherwise wants TLS).
+	spawn "$H_LOG" "$H_PID" env SQA_OPT_OUT=true "$BIN/hydra" serve all --dev --sqa-opt-out -c "$H_DIR/hydra.yml"
+}
+
+# hydra_wait: until the admin API says ready, failing early if Hydra exits.
+hydra_wait() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		if curl -fsS -o /dev/null "http://$HOST:$HYDRA_ADMIN_PORT/health/ready" 2>/dev/null; then return 0; fi
+		if ! hydra_running; then
+			tail_log "$H_LOG"
+			die "hydra exited while starting (log: $H_LOG)"
+		fi
+		sleep 0.2 # poll interval, not a readiness delay
+	done
+	tail_log "$H_LOG"
+	die "hydra: not ready within 2 minutes"
+}
+
+# The tests' OAuth2 clients (client-credentials grant): name|scopes|audience.
+# otra-api gets tokens for another audience, for negative tests.
+HYDRA_CLIENTS=(
+	"lector|clientes:leer|$HYDRA_AUDIENCE"
+	"escritor|clientes:leer clientes:escribir|$HYDRA_AUDIENCE"
+	"ventas|clientes:leer ventas|$HYDRA_AUDIENCE"
+	"admin|clientes:leer clientes:escribir ventas admin|$HYDRA_AUDIENCE"
+	"otra-api|clientes:leer|otra-api"
+)
+
+# hydra_clients registers (or updates) the test clients through the admin
+# API, then writes credentials/hydra.json, which tests read
+# (cmd/internal/infratest), and credentials/hydra.env for the edge.
+hydra_clients() {
+	local entry name scope aud id sec body code method url scopes json first=1
+	json=$(printf '{\n  "issuer": "%s",\n  "token_endpoint": "%soauth2/token",\n  "admin_url": "http://%s:%s/",\n  "audience": "%s",\n  "clients": {' \
+		"$HYDRA_ISSUER" "$HYDRA_ISSUER" "$HOST" "$HYDRA_ADMIN_PORT" "$HYDRA_AUDIENCE")
+	for entry in "${HYDRA_CLIENTS[@]}"; do
+		IFS='|' read -r name scope aud <<<"$entry"
+		id=cliente-test-$name
+		[[ -s $CREDS/hydra-client-$name.secret ]] || secret >"$CREDS/hydra-client-$name.secret"
+		sec=$(<"$CREDS/hydra-client-$name.secret")
+		body=$(printf '{"client_id":"%s","client_name":"%s","client_secret":"%s","grant_types":["client_credentials"],"response_types":["token"],"token_endpoint_auth_method":"client_secret_basic","scope":"%s","audience":["%s"]}' \
+			"$id" "$id" "$sec" "$scope" "$aud")
+		url=http://$HOST:$HYDRA_ADMIN_PORT/admin/clients
+		method=POST
+		code=$(curl -sS -o /dev/null -w '%{http_code}' "$url/$id") || die "hydra: admin API unreachable"
+		if [[ $code == 200 ]]; then method=PUT url=$url/$id; fi
+		code=$(curl -sS -o "$RUN/hydra-client.out" -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
+			--data-binary "$body" "$url") || die "hydra: admin API unreachable"
+		[[ $code == 200 || $code == 201 ]] || die "hydra: $method client $id: HTTP $code: $(cat "$RUN/hydra-client.out")"
+		scopes=$(printf '"%s",' $scope)
+		((first)) || json+=","
+		first=0
+		json+=$(printf '\n    "%s": {"client_id": "%s", "client_secret": "%s", "scopes": [%s], "audience": ["%s"]}' \
+			"$name" "$id" "$sec" "${scopes%,}" "$aud")
+	done
+	rm -f "$RUN/hydra-client.out"
+	(umask 077 && printf '%s\n  }\n}\n' "$json" >"$CREDS/hydra.json.tmp")
+	mv "$CREDS/hydra.json.tmp" "$CREDS/hydra.json"
+	printf 'AUTH_ISSUER=%s\nAUTH_AUDIENCE=%s\n' "$HYDRA_ISSUER" "$HYDRA_AUDIENCE" >"$CREDS/hydra.env"
+	say "hydra: ${#HYDRA_CLIENTS[@]} clients registered, issuer $HYDRA_ISSUER ($CREDS/hydra.json)"
+}
+
 # ---------------------------------------------------------------- readiness
 
 # wait_ready: cmd/waitready against both endpoints, aborting early if a
 # process dies meanwhile.
 wait_ready() {
 	local wpid rc=0 out=$RUN/waitready.out
-	"$BIN/waitready" -kafka "$KAFKA_ADDR" -mongodb "$MONGODB_URI" -timeout "$READY_TIMEOUT" >"$out" 2>&1 &
+	as_kafka_admin "$BIN/waitready" -kafka "$KAFKA_ADDR" -mongodb "$MONGODB_URI" -timeout "$READY_TIMEOUT" >"$out" 2>&1 &
 	wpid=$!
 	WAIT_PID=$wpid
 	while kill -0 "$wpid" 2>/dev/null; do
@@ -527,22 +775,37 @@ cmd_up() {
 	mkdir -p "$BIN" "$RUN" "$LOGS"
 
 	# Kafka first: it boots while the rest is set up.
+	if kafka_running && [[ ! -f $K_DATA/.scram-users ]]; then
+		die "kafka: the running broker was started by an infra.sh from before SASL and ACLs; run 'make infra-clean' (it stops it), then 'make infra-up'"
+	fi
 	if kafka_running; then say "kafka: running (pid $(<"$K_PID"))"; else kafka_start; fi
 
 	ensure_pg_bin
 	pg_dirs
 	if pg_running; then say "postgres: running"; else pg_start; fi
-	pg_ensure_db
+	pg_ensure_db ferretdb
 
 	if ferretdb_running; then say "ferretdb: running (pid $(<"$F_PID"))"; else ferretdb_start; fi
+	command -v curl >/dev/null || apt_install curl
+	if hydra_running; then say "hydra: running (pid $(<"$H_PID"))"; else hydra_start; fi
 
 	ensure_waitready
 	wait_ready
-	say "up in $((SECONDS - start))s: KAFKA_BROKERS=$KAFKA_ADDR MONGODB_URI=$MONGODB_URI (logs: $LOGS)"
+	# Makes the services' rules exactly the matrix (adds and revokes).
+	as_kafka_admin "$BIN/kafkaacl" -kafka "$KAFKA_ADDR" >"$RUN/kafkaacl.out" 2>&1 ||
+		{
+			tail_log "$RUN/kafkaacl.out"
+			die "kafka: granting the ACLs failed"
+		}
+	say "kafka: ACLs of cliente-worker, cliente-edge, ventas granted ($RUN/kafkaacl.out)"
+	hydra_wait
+	hydra_clients
+	say "up in $((SECONDS - start))s: KAFKA_BROKERS=$KAFKA_ADDR MONGODB_URI=$MONGODB_URI AUTH_ISSUER=$HYDRA_ISSUER (credentials: $CREDS, logs: $LOGS)"
 }
 
 cmd_down() {
 	lock
+	stop_pid hydra "$H_PID" "$BIN/hydra serve all" 15
 	stop_pid ferretdb "$F_PID" "$BIN/ferretdb" 15
 	if [[ -e $PG_LINK ]] && find_pg_bin; then
 		pg_dirs
@@ -592,9 +855,16 @@ cmd_status() {
 		say "ferretdb: stopped"
 		ok=1
 	fi
+	if hydra_running; then say "hydra:    running, pid $(<"$H_PID"), issuer $HYDRA_ISSUER, admin http://$HOST:$HYDRA_ADMIN_PORT/ (log $H_LOG, clients $CREDS/hydra.json)"; else
+		say "hydra:    stopped"
+		ok=1
+	fi
 	if ((ok == 0)) && [[ -x $BIN/waitready ]]; then
-		if "$BIN/waitready" -kafka "$KAFKA_ADDR" -mongodb "$MONGODB_URI" -timeout 10s >/dev/null 2>&1; then
-			say "ready: Kafka answers metadata, FerretDB answers ping"
+		if ! curl -fsS -o /dev/null "${HYDRA_ISSUER}.well-known/openid-configuration" 2>/dev/null; then
+			say "NOT ready: Hydra does not serve its OpenID configuration (see $H_LOG)"
+			ok=1
+		elif as_kafka_admin "$BIN/waitready" -kafka "$KAFKA_ADDR" -mongodb "$MONGODB_URI" -timeout 10s >/dev/null 2>&1; then
+			say "ready: Kafka answers metadata (SASL as admin), FerretDB answers ping, Hydra serves its discovery document"
 		else
 			say "NOT ready: processes run but do not answer (see logs in $LOGS)"
 			ok=1

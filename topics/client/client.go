@@ -40,7 +40,8 @@ var (
 
 // Config configures a Client.
 type Config struct {
-	Brokers []string
+	// Cluster is the brokers and credentials (topics.NewCluster).
+	Cluster topics.Cluster
 	// ReplyTopic must be this instance's own; it is created if missing.
 	ReplyTopic string
 	// CommandTopic and QueryTopic default to the service's defaults.
@@ -78,7 +79,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, errors.New("client: ReplyTopic is required (one per instance)")
 	}
 	req, err := topics.NewRequester(ctx, topics.RequesterConfig{
-		Brokers: cfg.Brokers, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
+		Cluster: cfg.Cluster, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
 		ReplyTopic: cfg.ReplyTopic, ReplicationFactor: cfg.ReplicationFactor, Log: cfg.Log,
 	})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +22,7 @@ import (
 // demo is a customer service (worker loop over an in-memory store) on a
 // broker: KAFKA_BROKERS when set, else an in-process kfake.
 type demo struct {
-	brokers  []string
+	brokers  topics.Cluster
 	prefix   string
 	svc      *handlers.Service
 	stop     func()
@@ -33,15 +32,19 @@ type demo struct {
 func startDemo() (*demo, error) {
 	d := &demo{prefix: fmt.Sprintf("client%d.", time.Now().UnixNano())}
 	var closers []func()
-	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
-		d.brokers = strings.Split(env, ",")
+	if os.Getenv("KAFKA_BROKERS") != "" {
+		c, err := topics.ClusterFromEnv(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		d.brokers = c
 	} else {
 		b, err := embedded.Start(0)
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, b.Close)
-		d.brokers = b.Addrs()
+		d.brokers = topics.Cluster{Brokers: b.Addrs()}
 	}
 	d.cmd, d.qry = d.prefix+"comandos", d.prefix+"consultas"
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,7 +60,7 @@ func startDemo() (*demo, error) {
 	h := topics.Chain(topics.Dispatcher(d.svc), topics.Recover(zerolog.Nop()), topics.Observe(zerolog.Nop(), topics.NewWorkerMetrics(prometheus.NewRegistry())))
 	var wg sync.WaitGroup
 	for _, c := range []topics.ConsumerConfig{{Topic: d.cmd, Ordered: true}, {Topic: d.qry}} {
-		c.Brokers, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = d.brokers, d.prefix+"g", 4, h, zerolog.Nop(), 5*time.Second
+		c.Cluster, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = d.brokers, d.prefix+"g", 4, h, zerolog.Nop(), 5*time.Second
 		wg.Add(1)
 		go func() { defer wg.Done(); topics.Consume(ctx, c) }()
 	}
@@ -73,7 +76,7 @@ func startDemo() (*demo, error) {
 
 func (d *demo) newClient(ctx context.Context, timeout time.Duration) (*client.Client, error) {
 	return client.New(ctx, client.Config{
-		Brokers: d.brokers, CommandTopic: d.cmd, QueryTopic: d.qry,
+		Cluster: d.brokers, CommandTopic: d.cmd, QueryTopic: d.qry,
 		ReplyTopic: d.prefix + fmt.Sprintf("respuestas.%d", time.Now().UnixNano()), Timeout: timeout, Log: zerolog.Nop(),
 	})
 }
@@ -191,7 +194,7 @@ func TestClientUnavailable(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d := &demo{brokers: b.Addrs(), prefix: "nobody.", cmd: "nobody.comandos", qry: "nobody.consultas"}
+	d := &demo{brokers: topics.Cluster{Brokers: b.Addrs()}, prefix: "nobody.", cmd: "nobody.comandos", qry: "nobody.consultas"}
 	if err := topics.EnsureTopics(ctx, d.brokers, zerolog.Nop(),
 		topics.TopicSpec{Name: d.cmd, Partitions: 1, ReplicationFactor: 1},
 		topics.TopicSpec{Name: d.qry, Partitions: 1, ReplicationFactor: 1}); err != nil {

@@ -24,7 +24,7 @@ func Example() {
 
 	ctx := context.Background()
 	clientes, err := client.New(ctx, client.Config{
-		Brokers:      svc.brokers,
+		Cluster:      svc.brokers,
 		CommandTopic: svc.cmd, QueryTopic: svc.qry, // defaults: cliente.comandos, cliente.consultas
 		ReplyTopic: svc.prefix + "respuestas.ventas-1", // one per instance
 		Timeout:    5 * time.Second,

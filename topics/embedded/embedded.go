@@ -24,6 +24,17 @@ func Start(port int) (*Broker, error) {
 	return &Broker{cluster: c}, nil
 }
 
+// StartSASL is Start with SASL required: only user with password, by
+// mechanism (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN), is admitted, as a super
+// user. For tests of the clients' authentication without a real broker.
+func StartSASL(port int, mechanism, user, password string) (*Broker, error) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.EnableSASL(), kfake.Superuser(mechanism, user, password))
+	if err != nil {
+		return nil, fmt.Errorf("embedded kafka: %w", err)
+	}
+	return &Broker{cluster: c}, nil
+}
+
 // Addrs are the broker's host:port addresses.
 func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
 

@@ -21,6 +21,10 @@ import (
 // start, and the API once it has found the token issuer's keys and the
 // client is up. /metrics (and pprof, if asked) are on METRICS_ADDR only.
 func RunEdge(ctx context.Context, cfg config.Edge, log zerolog.Logger, m Metrics, hooks Hooks) error {
+	cluster, err := cfg.Cluster()
+	if err != nil {
+		return err
+	}
 	var current atomic.Pointer[http.Handler]
 	starting := httpapi.Starting()
 	current.Store(&starting)
@@ -41,7 +45,7 @@ func RunEdge(ctx context.Context, cfg config.Edge, log zerolog.Logger, m Metrics
 		return stop(err)
 	}
 	clientes, err := client.New(ctx, client.Config{
-		Brokers: cfg.Brokers, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
+		Cluster: cluster, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
 		ReplyTopic: cfg.ReplyTopicOrDefault(), ReplicationFactor: cfg.ReplicationFactor,
 		Timeout: cfg.RequestTimeout, Log: log,
 	})

@@ -83,10 +83,10 @@ func (m *outboxMetrics) run(ctx context.Context, interval time.Duration) {
 
 // observeWorker starts the gauges that are polled rather than counted:
 // the outbox backlog and the consumer group's lag on every topic it reads.
-func observeWorker(ctx context.Context, cfg config.Worker, outbox outboxBacklog, log zerolog.Logger, m Metrics) {
+func observeWorker(ctx context.Context, cfg config.Worker, cluster topics.Cluster, outbox outboxBacklog, log zerolog.Logger, m Metrics) {
 	go newOutboxMetrics(m.Registerer, outbox, time.Now, log).run(ctx, observeInterval)
 	go topics.NewLagMonitor(m.Registerer, topics.LagConfig{
-		Brokers: cfg.Brokers, GroupID: cfg.Group, Interval: observeInterval, Log: log,
+		Cluster: cluster, GroupID: cfg.Group, Interval: observeInterval, Log: log,
 		Topics: []string{cfg.CommandTopic, cfg.QueryTopic, cfg.SalesEventsTopic},
 	}).Run(ctx)
 }

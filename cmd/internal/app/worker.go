@@ -34,6 +34,10 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Gatherer, promhttp.HandlerOpts{Registry: m.Registerer}))
+	cluster, err := cfg.Cluster()
+	if err != nil {
+		return err
+	}
 	waitHTTP, stopHTTP, err := serveHTTP(ctx, cfg.HTTPAddr, mux, cfg.ShutdownTimeout, log, hooks)
 	if err != nil {
 		return err
@@ -52,12 +56,12 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	spec := func(name string) topics.TopicSpec {
 		return topics.TopicSpec{Name: name, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}
 	}
-	if err := topics.EnsureTopics(ctx, cfg.Brokers, log, spec(cfg.CommandTopic), spec(cfg.QueryTopic), spec(cfg.DeadLetterTopic),
+	if err := topics.EnsureTopics(ctx, cluster, log, spec(cfg.CommandTopic), spec(cfg.QueryTopic), spec(cfg.DeadLetterTopic),
 		spec(cfg.SalesEventsTopic), spec(cfg.CustomerEventsTopic)); err != nil {
 		return errors.Join(err, stopHTTP())
 	}
 
-	publisher := topics.NewEventPublisher(cfg.Brokers, cfg.CustomerEventsTopic)
+	publisher := topics.NewEventPublisher(cluster, cfg.CustomerEventsTopic)
 	relay, err := handlers.NewRelay(handlers.Relay{Outbox: store.Outbox(), Publisher: publisher, Now: time.Now,
 		Lease: 30 * time.Second, Batch: 100, Interval: cfg.EventsRelayInterval, Observe: relayObserver(log, m)})
 	if err != nil {
@@ -71,11 +75,11 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		return errors.Join(err, stopHTTP())
 	}
 	go sweepIdempotency(ctx, svc, cfg.IdempotencySweep, log)
-	observeWorker(ctx, cfg, store.Outbox(), log, m)
+	observeWorker(ctx, cfg, cluster, store.Outbox(), log, m)
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(ctx) }()
 
-	deadLetters := topics.NewDeadLetters(cfg.Brokers, cfg.DeadLetterTopic, log, m.Registerer)
+	deadLetters := topics.NewDeadLetters(cluster, cfg.DeadLetterTopic, log, m.Registerer)
 	defer deadLetters.Close()
 	// Outermost first: observe what the dead-lettering and recovery decided.
 	requests := topics.Chain(topics.Dispatcher(svc),
@@ -101,7 +105,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	var wg sync.WaitGroup
 	errs := make([]error, len(consumers))
 	for i, c := range consumers {
-		c.Brokers, c.GroupID, c.Concurrency = cfg.Brokers, cfg.Group, cfg.Concurrency
+		c.Cluster, c.GroupID, c.Concurrency = cluster, cfg.Group, cfg.Concurrency
 		c.Log, c.DrainTimeout = log, cfg.ShutdownTimeout
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = topics.Consume(ctx, c) }()
@@ -110,7 +114,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		if err := store.Ping(ctx); err != nil {
 			return err
 		}
-		return topics.CheckTopics(ctx, cfg.Brokers, cfg.CommandTopic, cfg.QueryTopic, cfg.SalesEventsTopic, cfg.CustomerEventsTopic)
+		return topics.CheckTopics(ctx, cluster, cfg.CommandTopic, cfg.QueryTopic, cfg.SalesEventsTopic, cfg.CustomerEventsTopic)
 	})
 	log.Info().Strs("topics", []string{cfg.CommandTopic, cfg.QueryTopic, cfg.SalesEventsTopic}).Str("group", cfg.Group).
 		Str("events_topic", cfg.CustomerEventsTopic).Msg("worker ready")

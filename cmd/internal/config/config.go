@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/jea/cliente/topics"
 )
 
 // Kafka is what every process needs to reach the broker and the topics.
@@ -21,6 +23,11 @@ type Kafka struct {
 	DeadLetterTopic   string   `env:"TOPIC_DEAD_LETTER" envDefault:"cliente.dlq"`
 	Partitions        int      `env:"TOPIC_PARTITIONS" envDefault:"6"`
 	ReplicationFactor int      `env:"TOPIC_REPLICATION_FACTOR" envDefault:"1"`
+	// SASLMechanism (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN) with a username
+	// and password makes every connection authenticate; empty means none.
+	SASLMechanism string `env:"KAFKA_SASL_MECHANISM"`
+	SASLUsername  string `env:"KAFKA_SASL_USERNAME"`
+	SASLPassword  string `env:"KAFKA_SASL_PASSWORD"`
 }
 
 // Common are settings every process reads.
@@ -106,7 +113,13 @@ func (k Kafka) validate() error {
 	case k.Partitions < 1 || k.ReplicationFactor < 1:
 		return fmt.Errorf("TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR must be at least 1")
 	}
-	return nil
+	_, err := k.Cluster()
+	return err
+}
+
+// Cluster is the brokers with the SASL credentials, checked.
+func (k Kafka) Cluster() (topics.Cluster, error) {
+	return topics.NewCluster(k.Brokers, topics.SASL{Mechanism: k.SASLMechanism, Username: k.SASLUsername, Password: k.SASLPassword})
 }
 
 func (c Common) validate() error {

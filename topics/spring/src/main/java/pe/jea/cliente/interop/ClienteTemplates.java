@@ -2,6 +2,7 @@ package pe.jea.cliente.interop;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.function.Function;
 
@@ -34,15 +35,36 @@ final class ClienteTemplates {
     private ClienteTemplates() {
     }
 
+    /**
+     * The client settings from KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and
+     * KAFKA_SASL_PASSWORD (the Go binaries' variables) plus base; none when
+     * the mechanism is unset.
+     */
+    static Map<String, Object> withSasl(Map<String, Object> base) {
+        var props = new HashMap<String, Object>(base);
+        String mechanism = System.getenv().getOrDefault("KAFKA_SASL_MECHANISM", "");
+        if (mechanism.isEmpty()) {
+            return props;
+        }
+        String module = mechanism.equals("PLAIN")
+                ? "org.apache.kafka.common.security.plain.PlainLoginModule"
+                : "org.apache.kafka.common.security.scram.ScramLoginModule";
+        props.put("security.protocol", "SASL_PLAINTEXT");
+        props.put("sasl.mechanism", mechanism);
+        props.put("sasl.jaas.config", module + " required username=\"" + System.getenv("KAFKA_SASL_USERNAME")
+                + "\" password=\"" + System.getenv("KAFKA_SASL_PASSWORD") + "\";");
+        return props;
+    }
+
     static ProducerFactory<String, String> producerFactory(String bootstrap) {
-        return new DefaultKafkaProducerFactory<>(Map.<String, Object>of(
+        return new DefaultKafkaProducerFactory<>(withSasl(Map.<String, Object>of(
                 ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
                 ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class,
                 ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class,
                 // Fail a send within the reply timeout instead of Kafka's minutes.
                 ProducerConfig.MAX_BLOCK_MS_CONFIG, 10_000,
                 ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 5_000,
-                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 10_000));
+                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 10_000)));
     }
 
     /**
@@ -51,11 +73,11 @@ final class ClienteTemplates {
      */
     static ReplyingKafkaTemplate<String, String, String> start(ProducerFactory<String, String> producers,
             String bootstrap, String replyTopic, boolean binaryCorrelation) throws InterruptedException {
-        var consumers = new DefaultKafkaConsumerFactory<String, String>(Map.<String, Object>of(
+        var consumers = new DefaultKafkaConsumerFactory<String, String>(withSasl(Map.<String, Object>of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
                 ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class,
                 ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class,
-                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false));
+                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false)));
         var props = new ContainerProperties(new TopicPartitionOffset(replyTopic, 0));
         props.setGroupId("spring-interop-" + replyTopic);
         // Short polls so waitForAssignment (which waits for the first poll) is quick.

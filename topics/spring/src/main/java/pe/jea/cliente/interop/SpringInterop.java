@@ -103,10 +103,10 @@ public final class SpringInterop {
         // A second reply topic, because a reply container serves one template
         // and the text-correlation template is a separate one.
         String textReplyTopic = replyTopic + ".text";
-        try (Admin admin = Admin.create(Map.<String, Object>of(
+        try (Admin admin = Admin.create(ClienteTemplates.withSasl(Map.<String, Object>of(
                 AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
                 AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 10_000,
-                AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 5_000))) {
+                AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 5_000)))) {
             requireTopic(admin, commandTopic);
             requireTopic(admin, queryTopic);
             ensureReplyTopic(admin, replyTopic);
