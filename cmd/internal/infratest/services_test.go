@@ -20,9 +20,11 @@ import (
 )
 
 // The ACLs are enough for the real thing: the worker and the edge, each as
-// its own user on the default topic names, serve a create and a read; the
-// sales service, as its user, validates that customer over its own reply
-// topic and follows the customer's event with a group of its own.
+// its own user on the default topic names, serve a create and a read to
+// callers holding Hydra's access tokens (the edge trusts Hydra as its
+// issuer); the sales service, as its user, validates that customer over
+// its own reply topic and follows the customer's event with a group of its
+// own.
 func TestServicesRunAsTheirOwnUsers(t *testing.T) {
 	dir := infratest.Dir(t)
 	mongoURI := os.Getenv("MONGODB_URI")
@@ -44,8 +46,13 @@ func TestServicesRunAsTheirOwnUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hydra, err := infratest.LoadHydra(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	edgeCfg, err := config.Load[config.Edge](append(saslEnv("cliente-edge"),
-		fmt.Sprintf("REPLY_TOPIC=%sacl-%d", topics.EdgeReplyPrefix, run), "REQUEST_TIMEOUT=10s"))
+		fmt.Sprintf("REPLY_TOPIC=%sacl-%d", topics.EdgeReplyPrefix, run), "REQUEST_TIMEOUT=10s",
+		"AUTH_ISSUER="+hydra.Issuer, "AUTH_AUDIENCE="+hydra.Audience, "METRICS_ADDR=127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,18 +84,49 @@ func TestServicesRunAsTheirOwnUsers(t *testing.T) {
 		}
 	}
 
-	// Create and read through the edge (the worker's group may still be
-	// joining: the first request waits for it within REQUEST_TIMEOUT).
+	// Create and read through the edge with Hydra's tokens (the worker's
+	// group may still be joining: the first request waits for it within
+	// REQUEST_TIMEOUT); a reader's token may not write.
+	tokenCtx, tokenCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer tokenCancel()
+	escritor, err := hydra.Token(tokenCtx, "escritor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lector, err := hydra.Token(tokenCtx, "lector")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(method, path string, tok infratest.Token, body []byte) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if tok.AccessToken != "" {
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
 	dni := fmt.Sprintf("%08d", run%100_000_000)
 	body, _ := json.Marshal(map[string]string{"dni": dni, "nombre": "Acl", "apellido": "Prueba", "email": fmt.Sprintf("acl%d@example.pe", run)})
+	for _, refused := range []struct {
+		tok  infratest.Token
+		want int
+	}{{infratest.Token{}, http.StatusUnauthorized}, {lector, http.StatusForbidden}} {
+		resp := send("POST", "/cliente", refused.tok, body)
+		resp.Body.Close()
+		if resp.StatusCode != refused.want {
+			t.Fatalf("POST /cliente with token %.10q: %d, want %d", refused.tok.AccessToken, resp.StatusCode, refused.want)
+		}
+	}
 	var created struct {
 		ID int64 `json:"id"`
 	}
 	for attempt := 1; ; attempt++ {
-		resp, err := http.Post(base+"/cliente", "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := send("POST", "/cliente", escritor, body)
 		err = json.NewDecoder(resp.Body).Decode(&created)
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusCreated && err == nil && created.ID > 0 {
@@ -98,10 +136,7 @@ func TestServicesRunAsTheirOwnUsers(t *testing.T) {
 			t.Fatalf("POST /cliente as cliente-edge: %d (%v)", resp.StatusCode, err)
 		}
 	}
-	resp, err := http.Get(fmt.Sprintf("%s/cliente/%d", base, created.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := send("GET", fmt.Sprintf("/cliente/%d", created.ID), lector, nil)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /cliente/%d: %d", created.ID, resp.StatusCode)
