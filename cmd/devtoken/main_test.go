@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -19,11 +18,7 @@ func TestMintsFromTheDataFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	iss := devissuer.New("http://"+srv.Listener.Addr().String(), key)
-	srv.Config.Handler = iss.Handler()
-	srv.Start()
-	defer srv.Close()
+	iss, srv := devissuer.ServeTest(t, key)
 	if err := devissuer.WriteInfo(dir, devissuer.Info{Issuer: iss.URL(), Audience: "cliente"}); err != nil {
 		t.Fatal(err)
 	}

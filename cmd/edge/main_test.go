@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -85,10 +84,6 @@ func startIssuer(t *testing.T) *devissuer.Issuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	iss := devissuer.New("http://"+srv.Listener.Addr().String(), key)
-	srv.Config.Handler = iss.Handler()
-	srv.Start()
-	t.Cleanup(srv.Close)
+	iss, _ := devissuer.ServeTest(t, key)
 	return iss
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -217,27 +216,8 @@ func resumenText(r resumenWire) string {
 // getJSON GETs base+path into out, retrying answers that leave the outcome
 // open (transport errors, 503, 504) for up to bound.
 func getJSON(ctx context.Context, base, path string, out any, bound time.Duration) error {
-	deadline := time.Now().Add(bound)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
-		resp, err := httpClient.Do(req)
-		if err == nil {
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			switch resp.StatusCode {
-			case 200:
-				return json.Unmarshal(raw, out)
-			case 503, 504:
-				err = fmt.Errorf("GET %s: %d", path, resp.StatusCode)
-			default:
-				return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, raw)
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	_, err := getPage(ctx, base, path, out, bound)
+	return err
 }
 
 type compraWire struct {
@@ -866,8 +846,8 @@ func TestWorkerKilledDuringCommandsLosesNoEvent(t *testing.T) {
 	}
 
 	// Every customer that exists, and its final version.
-	var list []clienteVersion
-	if err := getJSON(ctx, base, "/cliente", &list, 90*time.Second); err != nil {
+	list, err := getAllPages[clienteVersion](ctx, base, "/cliente", 90*time.Second)
+	if err != nil {
 		t.Fatalf("list: %v", err)
 	}
 	indexOf := map[string]int{}

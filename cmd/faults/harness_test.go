@@ -391,23 +391,52 @@ type cliente struct {
 // unavailable.
 func listAll(t *testing.T, base string) []cliente {
 	t.Helper()
-	for deadline := time.Now().Add(90 * time.Second); ; {
-		resp, err := httpClient.Get(base + "/cliente")
+	list, err := getAllPages[cliente](context.Background(), base, "/cliente", 90*time.Second)
+	if err != nil {
+		t.Fatalf("cannot list customers: %v", err)
+	}
+	return list
+}
+
+// getAllPages reads every page of the listing at path, following its Link
+// rel="next" headers with the largest pages; each page is retried within
+// bound while the edge answers 503 or 504.
+func getAllPages[T any](ctx context.Context, base, path string, bound time.Duration) ([]T, error) {
+	all := []T{}
+	next := path + "?limite=1000"
+	for next != "" {
+		var page []T
+		link, err := getPage(ctx, base, next, &page, bound)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		next, _, _ = strings.Cut(strings.TrimPrefix(link, "<"), ">")
+	}
+	return all, nil
+}
+
+func getPage(ctx context.Context, base, path string, out any, bound time.Duration) (link string, err error) {
+	deadline := time.Now().Add(bound)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
+		resp, err := httpClient.Do(req)
 		if err == nil {
 			raw, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				var list []cliente
-				if err := json.Unmarshal(raw, &list); err != nil {
-					t.Fatal(err)
-				}
-				return list
+			switch resp.StatusCode {
+			case 200:
+				return resp.Header.Get("Link"), json.Unmarshal(raw, out)
+			case 503, 504:
+				err = fmt.Errorf("GET %s: %d", path, resp.StatusCode)
+			default:
+				return "", fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, raw)
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cannot list customers: %v", err)
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return "", err
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

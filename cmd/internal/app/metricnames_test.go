@@ -1,8 +1,6 @@
 package app
 
 import (
-	"net/http/httptest"
-
 	"github.com/go-jose/go-jose/v4"
 
 	"context"
@@ -79,14 +77,11 @@ func exportedNames(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Config.Handler = devissuer.New("http://"+srv.Listener.Addr().String(), key).Handler()
-	srv.Start()
-	defer srv.Close()
+	iss, _ := devissuer.ServeTest(t, key)
 	environ := []string{
 		"KAFKA_BROKERS=" + strings.Join(broker.Addrs(), ","), "MONGODB_URI=" + db.URI(),
 		"HTTP_ADDR=127.0.0.1:0", "METRICS_ADDR=127.0.0.1:0", "TOPIC_PARTITIONS=1", "REPLY_TOPIC=metricnames.replies",
-		"AUTH_ISSUER=http://" + srv.Listener.Addr().String(),
+		"AUTH_ISSUER=" + iss.URL(),
 	}
 	wcfg, err := config.Load[config.Worker](environ)
 	if err != nil {

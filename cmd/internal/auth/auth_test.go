@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -20,11 +19,7 @@ func TestClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	iss := devissuer.New("http://"+srv.Listener.Addr().String(), key)
-	srv.Config.Handler = iss.Handler()
-	srv.Start()
-	defer srv.Close()
+	iss, srv := devissuer.ServeTest(t, key)
 	v, err := auth.Discover(t.Context(), iss.URL(), "cliente", srv.Client())
 	if err != nil {
 		t.Fatal(err)

@@ -43,11 +43,7 @@ func newTestIssuer(t *testing.T) *testIssuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	iss := devissuer.New("http://"+srv.Listener.Addr().String(), key)
-	srv.Config.Handler = iss.Handler()
-	srv.Start()
-	t.Cleanup(srv.Close)
+	iss, srv := devissuer.ServeTest(t, key)
 	v, err := auth.Discover(t.Context(), iss.URL(), testAudience, srv.Client())
 	if err != nil {
 		t.Fatal(err)
