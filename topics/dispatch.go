@@ -66,7 +66,9 @@ func Dispatcher(svc *handlers.Service) Handler {
 const MaxIdempotencyKeyLen = 200
 
 // CommandKey is the idempotency key a command runs under: the caller's
-// meta.idempotencyKey when given; otherwise the request's correlation id,
+// meta.idempotencyKey when given, scoped to the caller (meta.clientId and
+// meta.principal), so two callers can never replay each other's results;
+// otherwise the request's correlation id,
 // which stays the same when Kafka redelivers the message; otherwise the
 // message's topic, partition and offset. Prefixes keep the three kinds
 // apart, so a caller's key can never equal a derived one.
@@ -76,10 +78,21 @@ func CommandKey(req Request, m Message) (string, error) {
 			return "", &handlers.Error{Code: handlers.CodeInvalid, Message: "the idempotency key is not valid",
 				Fields: []handlers.FieldError{{Field: "idempotencyKey", Message: fmt.Sprintf("must be 1 to %d printable ASCII characters", MaxIdempotencyKeyLen)}}}
 		}
-		return "k:" + k, nil
+		return "k:" + callerScope(req.Meta) + k, nil
 	}
 	if len(m.Routing.CorrelationID) > 0 {
 		return "c:" + hex.EncodeToString(m.Routing.CorrelationID), nil
 	}
 	return fmt.Sprintf("o:%s/%d/%d", m.Topic, m.Partition, m.Offset), nil
+}
+
+// callerScope prefixes a caller's idempotency key with who sent it,
+// length-prefixed so that no two callers' scopes run into each other. An
+// anonymous caller (no principal, e.g. on the open dev broker) keeps the
+// bare key.
+func callerScope(m Meta) string {
+	if m.Principal == "" && m.ClientID == "" {
+		return ""
+	}
+	return fmt.Sprintf("%d:%s%d:%s|", len(m.ClientID), m.ClientID, len(m.Principal), m.Principal)
 }
