@@ -69,7 +69,7 @@ bench-list: ## dev stack with BENCH_LIST_CUSTOMERS stored: time every list page 
 	@mkdir -p '$(BENCH_LIST_DIR)'; \
 	DEV_DATA_DIR='$(BENCH_LIST_DIR)' HTTP_ADDR=127.0.0.1:18081 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 LOG_LEVEL=warn \
 	  bin/dev >'$(BENCH_LIST_DIR)/dev.log' 2>&1 & pid=$$!; \
-	$(GO) run ./cmd/benchlist -url http://127.0.0.1:18081 -customers $(BENCH_LIST_CUSTOMERS); rc=$$?; \
+	$(GO) run ./cmd/benchlist -url http://127.0.0.1:18081 -customers $(BENCH_LIST_CUSTOMERS) -token-file '$(BENCH_LIST_DIR)/dev-token'; rc=$$?; \
 	kill $$pid; wait $$pid; \
 	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 20 '$(BENCH_LIST_DIR)/dev.log'; fi; exit $$rc
 

@@ -524,9 +524,24 @@ func notFound() *handlers.Error {
 	return handlers.Errorf(handlers.CodeNotFound, "customer not found")
 }
 
+// migrationsColl records the data migrations done; palabrasDone marks that
+// every customer has its search words, so later starts skip the scan for
+// older ones.
+const (
+	migrationsColl = "migrations"
+	palabrasDone   = "palabras-backfilled"
+)
+
 // backfillPalabras stores the search words of customers written before
-// they existed, in batches.
+// they existed, in batches, once per database.
 func (m *Mongo) backfillPalabras(ctx context.Context) error {
+	migrations := m.db.Collection(migrationsColl)
+	switch err := migrations.FindOne(ctx, bson.D{{Key: "_id", Value: palabrasDone}}).Err(); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return mapError(err)
+	}
 	for {
 		cur, err := m.clientes.Find(ctx, bson.D{{Key: "palabras", Value: bson.D{{Key: "$exists", Value: false}}}},
 			options.Find().SetLimit(500).SetProjection(bson.D{{Key: "nombre", Value: 1}, {Key: "apellido", Value: 1}}))
@@ -538,7 +553,11 @@ func (m *Mongo) backfillPalabras(ctx context.Context) error {
 			return mapError(err)
 		}
 		if len(docs) == 0 {
-			return nil
+			_, err := migrations.InsertOne(ctx, bson.D{{Key: "_id", Value: palabrasDone}})
+			if mongo.IsDuplicateKeyError(err) {
+				err = nil // another worker finished first
+			}
+			return mapError(err)
 		}
 		for _, d := range docs {
 			_, err := m.clientes.UpdateByID(ctx, d.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "palabras", Value: handlers.Palabras(d.Nombre, d.Apellido)}}}})

@@ -398,3 +398,41 @@ func TestEmbeddedRestart(t *testing.T) {
 		}
 	}
 }
+
+// Customers stored before search words existed get them at the next start,
+// once: a search finds them, and a later start does not scan again.
+func TestEnsureSchemaBackfillsSearchWords(t *testing.T) {
+	ctx := testCtx(t)
+	db := newDatabase(t)
+	m := newStore(t, db)
+	c, err := m.Insert(ctx, handlers.Campos{DNI: "10117410", Nombre: "María José", Apellido: "Quispe", Email: "mj@example.pe"}, time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As an older version left it: no palabras, no migration mark.
+	if _, err := m.clientes.UpdateByID(ctx, c.ID, bson.D{{Key: "$unset", Value: bson.D{{Key: "palabras", Value: ""}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.db.Collection(migrationsColl).DeleteMany(ctx, bson.D{}); err != nil {
+		t.Fatal(err)
+	}
+	search := func() int {
+		got, err := m.List(ctx, handlers.Filtro{Palabras: handlers.Palabras("maria qui")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got)
+	}
+	if n := search(); n != 0 {
+		t.Fatalf("a customer without search words was found %d times", n)
+	}
+	if err := m.EnsureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := search(); n != 1 {
+		t.Fatalf("after the backfill the search finds %d customers, want 1", n)
+	}
+	if n, err := m.db.Collection(migrationsColl).CountDocuments(ctx, bson.D{{Key: "_id", Value: palabrasDone}}); err != nil || n != 1 {
+		t.Fatalf("migration mark: %d, %v", n, err)
+	}
+}

@@ -11,20 +11,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jea/cliente/cmd/internal/app"
+	"github.com/jea/cliente/cmd/internal/edgehttp"
 )
 
 func main() {
@@ -42,21 +39,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := loopbackOnly(*base); err != nil {
+	if err := edgehttp.LoopbackOnly(*base); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *readyWait+*maxDur)
 	defer cancel()
 	client := &http.Client{Timeout: 10 * time.Second}
-	if err := waitReady(ctx, client, *base+"/readyz", *readyWait); err != nil {
+	if err := edgehttp.WaitReady(ctx, client, *base+"/readyz", *readyWait); err != nil {
 		return err
 	}
 	// Read once ready: the stack writes the token before its edge serves.
-	token, err := os.ReadFile(*tokenFile)
+	token, err := edgehttp.BearerFromFile(*tokenFile)
 	if err != nil {
 		return err
 	}
-	client.Transport = bearer(strings.TrimSpace(string(token)))
+	client.Transport = token
 	id, err := createOne(ctx, client, *base)
 	if err != nil {
 		return err
@@ -87,42 +84,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 func pct(sorted []time.Duration, p int) time.Duration {
 	i := (len(sorted)*p+99)/100 - 1
 	return sorted[max(i, 0)].Round(10 * time.Microsecond)
-}
-
-func loopbackOnly(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	ips, err := net.LookupIP(u.Hostname())
-	if err != nil {
-		return err
-	}
-	for _, ip := range ips {
-		if !ip.IsLoopback() {
-			return fmt.Errorf("%s is not a loopback address: bench only targets this machine", u.Hostname())
-		}
-	}
-	return nil
-}
-
-func waitReady(ctx context.Context, c *http.Client, url string, bound time.Duration) error {
-	deadline := time.Now().Add(bound)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-		if resp, err := c.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return errors.New(url + " not ready in time")
 }
 
 func createOne(ctx context.Context, c *http.Client, base string) (int64, error) {
@@ -160,13 +121,4 @@ func get(ctx context.Context, c *http.Client, url string) (time.Duration, error)
 		return 0, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
 	}
 	return d, err
-}
-
-// bearer authenticates every request with its token.
-type bearer string
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+string(b))
-	return http.DefaultTransport.RoundTrip(r)
 }

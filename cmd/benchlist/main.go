@@ -17,17 +17,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jea/cliente/cmd/internal/app"
+	"github.com/jea/cliente/cmd/internal/edgehttp"
 )
 
 func main() {
@@ -49,22 +48,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	limite := fs.Int("limite", 100, "page size of the walk")
 	searches := fs.Int("searches", 200, "searches to time")
 	maxDur := fs.Duration("max-duration", 15*time.Minute, "stop after this long whatever the counts say")
+	tokenFile := fs.String("token-file", ".data/dev-token", "file holding the access token (the dev stack writes one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	u, err := url.Parse(*base)
-	if err != nil {
+	if err := edgehttp.LoopbackOnly(*base); err != nil {
 		return err
-	}
-	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("benchlist: %s is not a loopback address", *base)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *maxDur)
 	defer cancel()
 	client := &http.Client{Timeout: 30 * time.Second}
-	if err := waitReady(ctx, client, *base); err != nil {
+	if err := edgehttp.WaitReady(ctx, client, *base+"/readyz", 3*time.Minute); err != nil {
 		return err
 	}
+	// Read once ready: the stack writes the token before its edge serves.
+	token, err := edgehttp.BearerFromFile(*tokenFile)
+	if err != nil {
+		return err
+	}
+	client.Transport = token
 
 	stored, err := count(ctx, client, *base)
 	if err != nil {
@@ -80,21 +82,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	var pages []time.Duration
-	seen := 0
-	next := fmt.Sprintf("%s/cliente?limite=%d", *base, *limite)
-	for next != "" {
-		var list []json.RawMessage
-		d, link, err := get(ctx, client, next, &list)
-		if err != nil {
-			return err
-		}
-		pages = append(pages, d)
-		seen += len(list)
-		next = ""
-		if link != "" {
-			target, _, _ := strings.Cut(strings.TrimPrefix(link, "<"), ">")
-			next = *base + target
-		}
+	seen, err := walk(ctx, client, *base, fmt.Sprintf("/cliente?limite=%d", *limite), func(d time.Duration) { pages = append(pages, d) })
+	if err != nil {
+		return err
 	}
 	if seen < *customers {
 		return fmt.Errorf("benchlist: the walk saw %d customers, want at least %d", seen, *customers)
@@ -102,7 +92,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var found []time.Duration
 	matches := 0
 	for i := range *searches {
-		q := url.Values{"q": {strings.ToLower(nombres[i%len(nombres)][:3] + " " + apellidos[(i/len(nombres))%len(apellidos)][:4])}}
+		q := url.Values{"q": {prefix(nombres[i%len(nombres)], 3) + " " + prefix(apellidos[(i/len(nombres))%len(apellidos)], 4)}}
 		var list []json.RawMessage
 		d, _, err := get(ctx, client, *base+"/cliente?"+q.Encode(), &list)
 		if err != nil {
@@ -129,21 +119,25 @@ func report(w io.Writer, name string, ds []time.Duration) {
 	fmt.Fprintf(w, "%-26s %6d %9s %9s %9s %9s\n", name, len(ds), ms(ds[0]), ms(at(0.5)), ms(at(0.9)), ms(ds[len(ds)-1]))
 }
 
-// count walks the listing with the largest pages to count what is stored.
+// count counts what is stored, walking the listing in the largest pages.
 func count(ctx context.Context, client *http.Client, base string) (int, error) {
-	n, next := 0, base+"/cliente?limite=1000"
-	for next != "" {
+	return walk(ctx, client, base, "/cliente?limite=1000", func(time.Duration) {})
+}
+
+// walk reads every page of the listing from path on, following its Link
+// headers, telling timed how long each page took; it returns how many
+// customers it saw.
+func walk(ctx context.Context, client *http.Client, base, path string, timed func(time.Duration)) (int, error) {
+	n := 0
+	for path != "" {
 		var list []json.RawMessage
-		_, link, err := get(ctx, client, next, &list)
+		d, next, err := get(ctx, client, base+path, &list)
 		if err != nil {
-			return 0, err
+			return n, err
 		}
+		timed(d)
 		n += len(list)
-		next = ""
-		if link != "" {
-			target, _, _ := strings.Cut(strings.TrimPrefix(link, "<"), ">")
-			next = base + target
-		}
+		path = next
 	}
 	return n, nil
 }
@@ -191,6 +185,8 @@ func seed(ctx context.Context, client *http.Client, base string, from, to, concu
 	return <-errs
 }
 
+// get reads u into out, returning how long it took and the next page's
+// path, if any.
 func get(ctx context.Context, client *http.Client, u string, out any) (time.Duration, string, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
@@ -210,22 +206,8 @@ func get(ctx context.Context, client *http.Client, u string, out any) (time.Dura
 	if resp.StatusCode != http.StatusOK {
 		return 0, "", fmt.Errorf("benchlist: GET %s: %s %.200s", u, resp.Status, raw)
 	}
-	return d, resp.Header.Get("Link"), json.Unmarshal(raw, out)
+	return d, edgehttp.NextLink(resp.Header), json.Unmarshal(raw, out)
 }
 
-func waitReady(ctx context.Context, client *http.Client, base string) error {
-	for {
-		resp, err := client.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("benchlist: %s not ready: %w", base, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
+// prefix is the first n characters of s.
+func prefix(s string, n int) string { return string([]rune(s)[:min(n, len([]rune(s)))]) }

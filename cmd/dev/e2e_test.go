@@ -27,6 +27,7 @@ import (
 	"github.com/jea/cliente/cmd/internal/auth"
 	"github.com/jea/cliente/cmd/internal/config"
 	"github.com/jea/cliente/cmd/internal/devissuer"
+	"github.com/jea/cliente/cmd/internal/edgehttp"
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/topics"
 )
@@ -536,11 +537,7 @@ func listHas(t *testing.T, path string, id int64) bool {
 				return true
 			}
 		}
-		next = ""
-		if link := r.header.Get("Link"); link != "" {
-			target, _, _ := strings.Cut(strings.TrimPrefix(link, "<"), ">")
-			next = target
-		}
+		next = edgehttp.NextLink(r.header)
 	}
 	return false
 }

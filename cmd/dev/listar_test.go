@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jea/cliente/cmd/internal/edgehttp"
 	"github.com/jea/cliente/handlers"
 )
 
@@ -35,10 +36,7 @@ func TestSearchAndPagingOverHTTP(t *testing.T) {
 		for _, c := range page {
 			got = append(got, c.ID)
 		}
-		next = ""
-		if link := r.header.Get("Link"); link != "" {
-			next, _, _ = strings.Cut(strings.TrimPrefix(link, "<"), ">")
-		}
+		next = edgehttp.NextLink(r.header)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(ids[:2]) {
 		t.Fatalf("search found %v, want %v (María José and Mariana, not Rosa)", got, ids[:2])

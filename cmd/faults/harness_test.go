@@ -23,6 +23,7 @@ import (
 
 	"github.com/jea/cliente/cmd/internal/auth"
 	"github.com/jea/cliente/cmd/internal/devissuer"
+	"github.com/jea/cliente/cmd/internal/edgehttp"
 
 	"github.com/jea/cliente/topics"
 )
@@ -411,12 +412,13 @@ func getAllPages[T any](ctx context.Context, base, path string, bound time.Durat
 			return nil, err
 		}
 		all = append(all, page...)
-		next, _, _ = strings.Cut(strings.TrimPrefix(link, "<"), ">")
+		next = link
 	}
 	return all, nil
 }
 
-func getPage(ctx context.Context, base, path string, out any, bound time.Duration) (link string, err error) {
+// getPage reads path into out and returns the next page's path, if any.
+func getPage(ctx context.Context, base, path string, out any, bound time.Duration) (next string, err error) {
 	deadline := time.Now().Add(bound)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
@@ -426,7 +428,7 @@ func getPage(ctx context.Context, base, path string, out any, bound time.Duratio
 			resp.Body.Close()
 			switch resp.StatusCode {
 			case 200:
-				return resp.Header.Get("Link"), json.Unmarshal(raw, out)
+				return edgehttp.NextLink(resp.Header), json.Unmarshal(raw, out)
 			case 503, 504:
 				err = fmt.Errorf("GET %s: %d", path, resp.StatusCode)
 			default:
