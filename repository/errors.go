@@ -5,9 +5,7 @@ import (
 	"errors"
 	"regexp"
 
-	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
 	"github.com/jea/cliente/handlers"
@@ -79,7 +77,7 @@ func duplicateKey(err error) (field string, dup bool) {
 	return "", true
 }
 
-var indexField = map[string]string{"_id_": "_id", "dni_unique": "dni", "email_unique": "email"}
+var indexField = map[string]string{"_id_": "_id", "id_unique": "_id", "dni_unique": "dni", "email_unique": "email"}
 
 // serverMessages returns the messages of the server errors in err.
 func serverMessages(err error) []string {
@@ -136,16 +134,13 @@ func (m *Mongo) writeError(ctx context.Context, err error, id int64, c handlers.
 
 // heldByOther reports whether a customer other than id has value in field.
 func (m *Mongo) heldByOther(ctx context.Context, field, value string, id int64) (bool, error) {
-	err := m.clientes.FindOne(ctx,
-		bson.D{{Key: field, Value: value}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}}},
-		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}}),
-	).Err()
+	c, err := m.porCampo(ctx, field, value)
 	switch {
 	case err == nil:
-		return true, nil
-	case errors.Is(err, mongo.ErrNoDocuments):
+		return c.ID != id, nil
+	case handlers.ErrorCode(err) == handlers.CodeNotFound:
 		return false, nil
 	default:
-		return false, mapError(err)
+		return false, err
 	}
 }

@@ -9,6 +9,12 @@
 // remains: FerretDB 1.x applies an update as a read followed by a write of
 // the whole document, so concurrent updates of one document can lose one
 // another (ids stay unique, see Insert; versions and fields may not).
+//
+// FerretDB on SQLite finds a document without reading them all only by an
+// exact string _id. So customers are keyed by their id as a decimal string
+// (the number is also kept, as field id, for ranges and sorting on servers
+// that index it), and, on a server that does not push a filter on dni down,
+// small key documents map dni and email to the id (see claves.go).
 package repository
 
 import (
@@ -17,7 +23,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
-	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,8 +35,12 @@ import (
 )
 
 const (
-	clientesColl = "clientes"
-	countersColl = "counters"
+	// clientesColl holds the customers keyed by string ids; customers of
+	// the first version, keyed by numbers, were in clientesV1Coll and are
+	// copied over once (see migrarClientes).
+	clientesColl   = "clientes_v2"
+	clientesV1Coll = "clientes"
+	countersColl   = "counters"
 	// counterID is the _id of the counters document that allocates
 	// customer ids.
 	counterID = "clientes"
@@ -62,6 +72,13 @@ type Mongo struct {
 	// _id index still rejects the second insert of an id (Insert then
 	// retries), but without the lock concurrent inserts retry in lockstep.
 	idMu *sync.Mutex
+
+	// claves, set only on a server that scans the collection for a filter
+	// on dni (FerretDB on SQLite), holds the key documents that take
+	// lookups by dni and email, and listings, to reads by _id. Nil
+	// elsewhere: MongoDB and FerretDB on PostgreSQL answer those filters
+	// themselves.
+	claves *mongo.Collection
 }
 
 var _ handlers.Store = (*Mongo)(nil)
@@ -113,8 +130,30 @@ func connect(ctx context.Context, uri, database string) (*Mongo, error) {
 	}
 	if info.FerretDBVersion != "" {
 		m.idMu = new(sync.Mutex)
+		pushed, err := m.pushesFieldFilters(ctx)
+		if err != nil {
+			_ = client.Disconnect(context.Background())
+			return nil, fmt.Errorf("repository: explain: %w", err)
+		}
+		if !pushed {
+			m.claves = db.Collection(clavesColl)
+		}
 	}
 	return m, nil
+}
+
+// pushesFieldFilters asks FerretDB whether it hands a filter on dni to its
+// backend (PostgreSQL does) or reads the whole collection and filters
+// itself (SQLite): FerretDB's explain says so in filterPushdown.
+func (m *Mongo) pushesFieldFilters(ctx context.Context) (bool, error) {
+	var res struct {
+		FilterPushdown bool `bson:"filterPushdown"`
+	}
+	err := m.db.RunCommand(ctx, bson.D{
+		{Key: "explain", Value: bson.D{{Key: "find", Value: clientesColl}, {Key: "filter", Value: bson.D{{Key: "dni", Value: "0"}}}}},
+		{Key: "verbosity", Value: "queryPlanner"},
+	}).Decode(&res)
+	return res.FilterPushdown, err
 }
 
 // Close disconnects from the server, waiting for in-use connections until
@@ -153,9 +192,12 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	for _, idx := range []mongo.IndexModel{
 		{Keys: bson.D{{Key: "dni", Value: 1}}, Options: options.Index().SetName("dni_unique").SetUnique(true)},
 		{Keys: bson.D{{Key: "email", Value: 1}}, Options: options.Index().SetName("email_unique").SetUnique(true)},
-		// List filters on activo and pages by _id; the compound index
+		// The numeric id, for ranges and sorting; unique like the _id it
+		// spells.
+		{Keys: bson.D{{Key: "id", Value: 1}}, Options: options.Index().SetName("id_unique").SetUnique(true)},
+		// List filters on activo and pages by id; the compound index
 		// serves both, and its activo prefix serves plain activo filters.
-		{Keys: bson.D{{Key: "activo", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("activo_id")},
+		{Keys: bson.D{{Key: "activo", Value: 1}, {Key: "id", Value: 1}}, Options: options.Index().SetName("activo_id")},
 		// A search is one anchored prefix regex per word on this multikey
 		// index; listings by registration date use the next one.
 		{Keys: bson.D{{Key: "palabras", Value: 1}}, Options: options.Index().SetName("palabras")},
@@ -179,13 +221,22 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 		}
 	}
 
+	if err := m.migrarClientes(ctx); err != nil {
+		return fmt.Errorf("repository: copy customers to %s: %w", clientesColl, err)
+	}
+
 	// Start the counter at the highest id in use, so that a database whose
 	// counter was lost does not hand out ids that exist. Inserting (rather
 	// than upserting) makes concurrent callers race on the _id index: the
 	// loser gets a duplicate key, which means the counter is there. FerretDB
 	// does not retry racing upserts as MongoDB does, so an upsert could fail.
-	if err := m.backfillPalabras(ctx); err != nil {
-		return fmt.Errorf("repository: search words of older customers: %w", err)
+	// The highest id is looked for only when the counter is missing: on
+	// FerretDB on SQLite that sorts the whole collection.
+	switch err := m.counters.FindOne(ctx, bson.D{{Key: "_id", Value: counterID}}).Err(); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return fmt.Errorf("repository: read id counter: %w", err)
 	}
 	last, err := m.lastID(ctx)
 	if err != nil {
@@ -206,7 +257,10 @@ type collIndex struct {
 
 // cliente is the stored form of a customer.
 type cliente struct {
-	ID            int64     `bson:"_id"`
+	// Clave is the id as a decimal string (claveDe): FerretDB on SQLite
+	// finds a document by a string _id without a scan, never by a number.
+	Clave         string    `bson:"_id"`
+	ID            int64     `bson:"id"`
 	DNI           string    `bson:"dni"`
 	Nombre        string    `bson:"nombre"`
 	Apellido      string    `bson:"apellido"`
@@ -250,12 +304,15 @@ func (d *cliente) toHandlers() handlers.Cliente {
 func clienteDocOf(c handlers.Cliente) cliente {
 	fecha := c.FechaRegistro.UTC().Truncate(time.Millisecond)
 	return cliente{
-		ID: c.ID, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
+		Clave: claveDe(c.ID), ID: c.ID, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
 		Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion,
 		FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"), Palabras: handlers.Palabras(c.Nombre, c.Apellido),
 		Activo: c.Activo, Version: c.Version, LastOp: c.LastOp, Cambio: c.Cambio,
 	}
 }
+
+// claveDe is the _id of customer id.
+func claveDe(id int64) string { return strconv.FormatInt(id, 10) }
 
 // editable are the fields Replace overwrites.
 func editable(c handlers.Campos) bson.D {
@@ -274,6 +331,11 @@ func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro tim
 	for attempt := 1; ; attempt++ {
 		id, err := m.nextID(ctx, attempt)
 		if err != nil {
+			return handlers.Cliente{}, err
+		}
+		// The key documents go first: a customer is never stored without
+		// them (see claves.go).
+		if err := m.reclamarClaves(ctx, id, c, handlers.Campos{}); err != nil {
 			return handlers.Cliente{}, err
 		}
 		d := clienteDocOf(handlers.Cliente{
@@ -296,10 +358,10 @@ func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro tim
 // lastID returns the highest id in use, 0 if there is none.
 func (m *Mongo) lastID(ctx context.Context) (int64, error) {
 	var last struct {
-		ID int64 `bson:"_id"`
+		ID int64 `bson:"id"`
 	}
 	err := m.clientes.FindOne(ctx, bson.D{},
-		options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}}).SetProjection(bson.D{{Key: "_id", Value: 1}}),
+		options.FindOne().SetSort(bson.D{{Key: "id", Value: -1}}).SetProjection(bson.D{{Key: "id", Value: 1}}),
 	).Decode(&last)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, nil
@@ -339,102 +401,89 @@ func (m *Mongo) nextID(ctx context.Context, attempt int) (int64, error) {
 }
 
 func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Cambio) (handlers.Cliente, error) {
-	// The kind of change depends on the status before it. Each variant
-	// matches one status and writes its kind, so reading the old status and
-	// writing the new one are one atomic step on MongoDB.
-	type variant struct {
-		filter bson.D
-		set    bson.D
-	}
-	base := append(editable(c), bson.E{Key: "lastOp", Value: cond.IdempotencyKey})
-	var variants []variant
-	if activo == nil {
-		variants = []variant{{bson.D{{Key: "_id", Value: id}}, append(base, bson.E{Key: "cambio", Value: handlers.CambioActualizado})}}
-	} else {
-		for _, before := range []bool{!*activo, *activo} {
-			variants = append(variants, variant{
-				bson.D{{Key: "_id", Value: id}, {Key: "activo", Value: before}},
-				append(slices.Clone(base), bson.E{Key: "activo", Value: *activo},
-					bson.E{Key: "cambio", Value: handlers.CambioDeEstado(before, *activo)}),
-			})
+	return m.cambiar(ctx, id, cond, func(cur handlers.Cliente) (bson.D, error) {
+		nuevo := cur.Activo
+		if activo != nil {
+			nuevo = *activo
 		}
-	}
-	for attempt := 1; ; attempt++ {
-		retry := false
-		for _, v := range variants {
-			d, err := m.findOneAndUpdate(ctx, withVersion(v.filter, cond), bson.D{
-				{Key: "$set", Value: v.set},
-				{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
-			})
-			if err == nil {
-				return d.toHandlers(), nil
-			}
-			if errors.Is(err, mongo.ErrNoDocuments) {
-				continue
-			}
-			if retry, err = m.writeError(ctx, err, id, c); !retry || attempt == writeAttempts {
-				return handlers.Cliente{}, err
-			}
-			break
+		// New keys are claimed before the change that takes them.
+		if err := m.reclamarClaves(ctx, id, c, campos(cur)); err != nil {
+			return nil, err
 		}
-		if retry {
-			continue
-		}
-		// No variant matched: the customer is missing, at another version,
-		// or changed status in between (then try again).
-		if _, err := m.whyNoMatch(ctx, id, cond); err != nil {
-			return handlers.Cliente{}, err
-		}
-		if attempt == writeAttempts {
-			return handlers.Cliente{}, handlers.Errorf(handlers.CodeInternal, "replace kept matching nothing")
-		}
-	}
+		return append(editable(c),
+			bson.E{Key: "activo", Value: nuevo},
+			bson.E{Key: "lastOp", Value: cond.IdempotencyKey},
+			bson.E{Key: "cambio", Value: handlers.CambioDeEstado(cur.Activo, nuevo)}), nil
+	}, c)
 }
 
 func (m *Mongo) SetActivo(ctx context.Context, id int64, activo bool, cond handlers.Cambio) (handlers.Cliente, error) {
-	// Matching only a customer with the other status (and the expected
-	// version) makes the checks and the change one atomic step on MongoDB:
-	// two concurrent calls bump the version once. (On FerretDB no update is
-	// atomic; see idMu.)
-	d, err := m.findOneAndUpdate(ctx,
-		withVersion(bson.D{{Key: "_id", Value: id}, {Key: "activo", Value: bson.D{{Key: "$ne", Value: activo}}}}, cond),
-		bson.D{
-			{Key: "$set", Value: bson.D{{Key: "activo", Value: activo}, {Key: "lastOp", Value: cond.IdempotencyKey},
-				{Key: "cambio", Value: handlers.CambioDeEstado(!activo, activo)}}},
+	return m.cambiar(ctx, id, cond, func(cur handlers.Cliente) (bson.D, error) {
+		if cur.Activo == activo {
+			return nil, nil // already so: a no-op
+		}
+		return bson.D{{Key: "activo", Value: activo}, {Key: "lastOp", Value: cond.IdempotencyKey},
+			{Key: "cambio", Value: handlers.CambioDeEstado(cur.Activo, activo)}}, nil
+	}, handlers.Campos{})
+}
+
+// cambiar changes customer id: it reads the customer, checks cond, asks
+// set for the fields to set (nil: nothing to change, the customer is
+// returned as it is), and writes them with the version one higher. The
+// write is conditional on the version read (see filtroCambio), so a change
+// in between makes it match nothing: then it starts over. c are the
+// fields the change stores, for naming a unique index it breaks.
+func (m *Mongo) cambiar(ctx context.Context, id int64, cond handlers.Cambio,
+	set func(cur handlers.Cliente) (bson.D, error), c handlers.Campos) (handlers.Cliente, error) {
+	for attempt := 1; ; attempt++ {
+		cur, err := m.Get(ctx, id)
+		if err != nil {
+			return handlers.Cliente{}, err
+		}
+		if err := cond.Check(cur.Version); err != nil {
+			return handlers.Cliente{}, err
+		}
+		fields, err := set(cur)
+		if err != nil || fields == nil {
+			return cur, err
+		}
+		d, err := m.findOneAndUpdate(ctx, m.filtroCambio(cur), bson.D{
+			{Key: "$set", Value: fields},
 			{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
 		})
-	switch {
-	case err == nil:
-		return d.toHandlers(), nil
-	case errors.Is(err, mongo.ErrNoDocuments):
-		// No such customer, another version, or already at that status.
-		return m.whyNoMatch(ctx, id, cond)
-	default:
-		return handlers.Cliente{}, mapError(err)
+		switch {
+		case err == nil:
+			return d.toHandlers(), nil
+		case errors.Is(err, mongo.ErrNoDocuments):
+			// Changed in between: read it again.
+		default:
+			if retry, err := m.writeError(ctx, err, id, c); !retry {
+				return handlers.Cliente{}, err
+			}
+		}
+		if attempt == writeAttempts {
+			return handlers.Cliente{}, handlers.Errorf(handlers.CodeUnavailable, "the customer kept changing")
+		}
 	}
 }
 
-// withVersion adds cond's version to an update filter, so the check and the
-// change are one step.
-func withVersion(filter bson.D, cond handlers.Cambio) bson.D {
-	if cond.Version != nil {
-		filter = append(filter, bson.E{Key: "version", Value: *cond.Version})
+// filtroCambio selects cur for a change only if it is still at the
+// version read, which makes reading, checking and writing one atomic step
+// on MongoDB. FerretDB on SQLite finds by _id alone without a scan, so
+// there the filter is the _id: FerretDB applies no update atomically
+// anyway (see the package comment), and the worker handles one customer's
+// commands one at a time.
+func (m *Mongo) filtroCambio(cur handlers.Cliente) bson.D {
+	filter := bson.D{{Key: "_id", Value: claveDe(cur.ID)}}
+	if m.claves == nil {
+		filter = append(filter, bson.E{Key: "version", Value: cur.Version})
 	}
 	return filter
 }
 
-// whyNoMatch explains a conditional update that matched nothing: the
-// customer is missing, at another version, or (for SetActivo) already as
-// asked, in which case it is returned unchanged.
-func (m *Mongo) whyNoMatch(ctx context.Context, id int64, cond handlers.Cambio) (handlers.Cliente, error) {
-	c, err := m.Get(ctx, id)
-	if err != nil {
-		return handlers.Cliente{}, err
-	}
-	if err := cond.Check(c.Version); err != nil {
-		return handlers.Cliente{}, err
-	}
-	return c, nil
+// campos are the stored editable fields of c.
+func campos(c handlers.Cliente) handlers.Campos {
+	return handlers.Campos{DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido, Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion}
 }
 
 func (m *Mongo) findOneAndUpdate(ctx context.Context, filter, update bson.D) (*cliente, error) {
@@ -448,17 +497,26 @@ func (m *Mongo) findOneAndUpdate(ctx context.Context, filter, update bson.D) (*c
 }
 
 func (m *Mongo) Get(ctx context.Context, id int64) (handlers.Cliente, error) {
-	return m.findOne(ctx, bson.D{{Key: "_id", Value: id}})
+	return m.findOne(ctx, bson.D{{Key: "_id", Value: claveDe(id)}})
 }
 
 // GetByDNI and GetByEmail put the client's value in the filter as a plain
 // string, so a value such as `{"$ne":""}` matches only itself.
 func (m *Mongo) GetByDNI(ctx context.Context, dni string) (handlers.Cliente, error) {
-	return m.findOne(ctx, bson.D{{Key: "dni", Value: dni}})
+	return m.porCampo(ctx, "dni", dni)
 }
 
 func (m *Mongo) GetByEmail(ctx context.Context, email string) (handlers.Cliente, error) {
-	return m.findOne(ctx, bson.D{{Key: "email", Value: email}})
+	return m.porCampo(ctx, "email", email)
+}
+
+// porCampo finds the customer whose field (dni or email) is value: through
+// its key document where there are key documents, else by the field.
+func (m *Mongo) porCampo(ctx context.Context, field, value string) (handlers.Cliente, error) {
+	if m.claves != nil {
+		return m.porClave(ctx, field, value)
+	}
+	return m.findOne(ctx, bson.D{{Key: field, Value: value}})
 }
 
 func (m *Mongo) findOne(ctx context.Context, filter bson.D) (handlers.Cliente, error) {
@@ -470,11 +528,20 @@ func (m *Mongo) findOne(ctx context.Context, filter bson.D) (handlers.Cliente, e
 }
 
 func (m *Mongo) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error) {
+	if m.claves != nil && len(f.Palabras) == 0 {
+		return m.listarPorID(ctx, f)
+	}
+	return m.listarConsulta(ctx, f)
+}
+
+// listarConsulta is List as one query, which MongoDB answers from its
+// indexes.
+func (m *Mongo) listarConsulta(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error) {
 	idCond := bson.D{{Key: "$gt", Value: f.DespuesDeID}}
 	if f.IDs != nil {
 		idCond = append(idCond, bson.E{Key: "$in", Value: f.IDs})
 	}
-	filter := bson.D{{Key: "_id", Value: idCond}}
+	filter := bson.D{{Key: "id", Value: idCond}}
 	if f.Activo != nil {
 		filter = append(filter, bson.E{Key: "activo", Value: *f.Activo})
 	}
@@ -497,7 +564,7 @@ func (m *Mongo) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente
 		}
 		filter = append(filter, bson.E{Key: "$and", Value: all})
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
+	opts := options.Find().SetSort(bson.D{{Key: "id", Value: 1}})
 	if f.Limite > 0 {
 		opts.SetLimit(int64(f.Limite))
 	}
@@ -522,48 +589,4 @@ func (m *Mongo) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente
 
 func notFound() *handlers.Error {
 	return handlers.Errorf(handlers.CodeNotFound, "customer not found")
-}
-
-// migrationsColl records the data migrations done; palabrasDone marks that
-// every customer has its search words, so later starts skip the scan for
-// older ones.
-const (
-	migrationsColl = "migrations"
-	palabrasDone   = "palabras-backfilled"
-)
-
-// backfillPalabras stores the search words of customers written before
-// they existed, in batches, once per database.
-func (m *Mongo) backfillPalabras(ctx context.Context) error {
-	migrations := m.db.Collection(migrationsColl)
-	switch err := migrations.FindOne(ctx, bson.D{{Key: "_id", Value: palabrasDone}}).Err(); {
-	case err == nil:
-		return nil
-	case !errors.Is(err, mongo.ErrNoDocuments):
-		return mapError(err)
-	}
-	for {
-		cur, err := m.clientes.Find(ctx, bson.D{{Key: "palabras", Value: bson.D{{Key: "$exists", Value: false}}}},
-			options.Find().SetLimit(500).SetProjection(bson.D{{Key: "nombre", Value: 1}, {Key: "apellido", Value: 1}}))
-		if err != nil {
-			return mapError(err)
-		}
-		var docs []cliente
-		if err := cur.All(ctx, &docs); err != nil {
-			return mapError(err)
-		}
-		if len(docs) == 0 {
-			_, err := migrations.InsertOne(ctx, bson.D{{Key: "_id", Value: palabrasDone}})
-			if mongo.IsDuplicateKeyError(err) {
-				err = nil // another worker finished first
-			}
-			return mapError(err)
-		}
-		for _, d := range docs {
-			_, err := m.clientes.UpdateByID(ctx, d.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "palabras", Value: handlers.Palabras(d.Nombre, d.Apellido)}}}})
-			if err != nil {
-				return mapError(err)
-			}
-		}
-	}
 }

@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testURI(t *testing.T) string {
+func testURI(t testing.TB) string {
 	t.Helper()
 	serverOnce.Do(func() {
 		if serverURI = os.Getenv("MONGODB_URI"); serverURI != "" {
@@ -157,7 +157,7 @@ func TestStoredDocument(t *testing.T) {
 	}
 
 	var raw bson.M
-	if err := m.clientes.FindOne(ctx, bson.D{{Key: "_id", Value: cl.ID}}).Decode(&raw); err != nil {
+	if err := m.clientes.FindOne(ctx, bson.D{{Key: "_id", Value: claveDe(cl.ID)}}).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
 	if raw["mesRegistro"] != "2026-02" {
@@ -178,7 +178,7 @@ func TestStoredDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw = nil
-	if err := m.clientes.FindOne(ctx, bson.D{{Key: "_id", Value: cl.ID}}).Decode(&raw); err != nil {
+	if err := m.clientes.FindOne(ctx, bson.D{{Key: "_id", Value: claveDe(cl.ID)}}).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
 	if raw["mesRegistro"] != "2026-02" || !raw["fechaRegistro"].(primitive.DateTime).Time().Equal(wantFecha) {
@@ -287,7 +287,8 @@ func checkIndexes(t *testing.T, m *Mongo) {
 		"_id_":          "[{_id 1}] unique=false", // unique implicitly, not flagged
 		"dni_unique":    "[{dni 1}] unique=true",
 		"email_unique":  "[{email 1}] unique=true",
-		"activo_id":     "[{activo 1} {_id 1}] unique=false",
+		"id_unique":     "[{id 1}] unique=true",
+		"activo_id":     "[{activo 1} {id 1}] unique=false",
 		"palabras":      "[{palabras 1}] unique=false",
 		"fechaRegistro": "[{fechaRegistro 1}] unique=false",
 	}
@@ -399,40 +400,75 @@ func TestEmbeddedRestart(t *testing.T) {
 	}
 }
 
-// Customers stored before search words existed get them at the next start,
-// once: a search finds them, and a later start does not scan again.
-func TestEnsureSchemaBackfillsSearchWords(t *testing.T) {
+// Customers stored by an older version, keyed by number and some without
+// search words, are copied to the new form at the next start, once: every
+// lookup, listing and search finds them, new ids go on after theirs, and
+// the old collection is gone.
+func TestEnsureSchemaMigratesCustomers(t *testing.T) {
 	ctx := testCtx(t)
 	db := newDatabase(t)
 	m := newStore(t, db)
-	c, err := m.Insert(ctx, handlers.Campos{DNI: "10117410", Nombre: "María José", Apellido: "Quispe", Email: "mj@example.pe"}, time.Now(), "")
-	if err != nil {
+	old := m.db.Collection(clientesV1Coll)
+	fecha := time.Date(2025, 7, 1, 10, 0, 0, 0, time.UTC)
+	var docs []any
+	for i := 1; i <= 3; i++ {
+		c := storetest.Campos(i)
+		d := bson.D{{Key: "_id", Value: int64(i)}, {Key: "dni", Value: c.DNI}, {Key: "nombre", Value: "María José"},
+			{Key: "apellido", Value: "Quispe"}, {Key: "email", Value: c.Email}, {Key: "telefono", Value: c.Telefono},
+			{Key: "direccion", Value: c.Direccion}, {Key: "fechaRegistro", Value: fecha}, {Key: "activo", Value: i != 2},
+			{Key: "version", Value: int64(i)}, {Key: "lastOp", Value: fmt.Sprint("op-", i)}}
+		if i == 3 { // as the first version wrote them
+			d = append(d, bson.E{Key: "palabras", Value: bson.A{"maria", "jose", "quispe"}}, bson.E{Key: "mesRegistro", Value: "2025-07"})
+		}
+		docs = append(docs, d)
+	}
+	if _, err := old.InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	// As an older version left it: no palabras, no migration mark.
-	if _, err := m.clientes.UpdateByID(ctx, c.ID, bson.D{{Key: "$unset", Value: bson.D{{Key: "palabras", Value: ""}}}}); err != nil {
+	if _, err := m.counters.UpdateOne(ctx, bson.D{{Key: "_id", Value: counterID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: int64(3)}}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.db.Collection(migrationsColl).DeleteMany(ctx, bson.D{}); err != nil {
 		t.Fatal(err)
 	}
-	search := func() int {
-		got, err := m.List(ctx, handlers.Filtro{Palabras: handlers.Palabras("maria qui")})
-		if err != nil {
+	for range 2 { // the second start finds the mark
+		if err := m.EnsureSchema(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return len(got)
 	}
-	if n := search(); n != 0 {
-		t.Fatalf("a customer without search words was found %d times", n)
+	for i := 1; i <= 3; i++ {
+		c := storetest.Campos(i)
+		for name, get := range map[string]func() (handlers.Cliente, error){
+			"Get":        func() (handlers.Cliente, error) { return m.Get(ctx, int64(i)) },
+			"GetByDNI":   func() (handlers.Cliente, error) { return m.GetByDNI(ctx, c.DNI) },
+			"GetByEmail": func() (handlers.Cliente, error) { return m.GetByEmail(ctx, c.Email) },
+		} {
+			got, err := get()
+			if err != nil || got.ID != int64(i) || got.Version != int64(i) || got.Activo != (i != 2) ||
+				got.LastOp != fmt.Sprint("op-", i) || !got.FechaRegistro.Equal(fecha) {
+				t.Fatalf("%s(customer %d) after the copy = %+v, %v", name, i, got, err)
+			}
+		}
 	}
-	if err := m.EnsureSchema(ctx); err != nil {
-		t.Fatal(err)
+	for q, want := range map[string]int{"maria qui": 3, "jose": 3} {
+		got, err := m.List(ctx, handlers.Filtro{Palabras: handlers.Palabras(q)})
+		if err != nil || len(got) != want {
+			t.Fatalf("search %q after the copy: %d customers, %v; want %d", q, len(got), err, want)
+		}
 	}
-	if n := search(); n != 1 {
-		t.Fatalf("after the backfill the search finds %d customers, want 1", n)
+	yes := true
+	if got, err := m.List(ctx, handlers.Filtro{Activo: &yes, Limite: 10}); err != nil || len(got) != 2 {
+		t.Fatalf("active customers after the copy: %d, %v; want 2", len(got), err)
 	}
-	if n, err := m.db.Collection(migrationsColl).CountDocuments(ctx, bson.D{{Key: "_id", Value: palabrasDone}}); err != nil || n != 1 {
+	mustInsertID(t, m, 4, 4)
+	if _, err := m.Insert(ctx, storetest.Campos(1), time.Now(), ""); handlers.ErrorCode(err) != handlers.CodeConflict {
+		t.Fatalf("insert of a copied customer's dni = %v, want a conflict", err)
+	}
+	names, err := m.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: clientesV1Coll}})
+	if err != nil || len(names) != 0 {
+		t.Fatalf("old collection still there: %v, %v", names, err)
+	}
+	if n, err := m.db.Collection(migrationsColl).CountDocuments(ctx, bson.D{{Key: "_id", Value: clientesV2Done}}); err != nil || n != 1 {
 		t.Fatalf("migration mark: %d, %v", n, err)
 	}
 }
