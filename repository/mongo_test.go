@@ -12,6 +12,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/handlers/idempotencytest"
@@ -471,4 +472,82 @@ func TestEnsureSchemaMigratesCustomers(t *testing.T) {
 	if n, err := m.db.Collection(migrationsColl).CountDocuments(ctx, bson.D{{Key: "_id", Value: clientesV2Done}}); err != nil || n != 1 {
 		t.Fatalf("migration mark: %d, %v", n, err)
 	}
+}
+
+// TestStaleKeyDocuments puts the key documents (claves.go) in each state a
+// crash or a race can leave them in, and checks that lookups and inserts
+// still tell the truth, and repair what they read.
+func TestStaleKeyDocuments(t *testing.T) {
+	m := newStore(t, newDatabase(t))
+	if m.claves == nil {
+		t.Skip("this server answers lookups by dni itself: no key documents")
+	}
+	ctx := testCtx(t)
+	point := func(field, value string, id int64) {
+		t.Helper()
+		key := claveCampo(field, value)
+		_, err := m.claves.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}}, claveDoc{Clave: key, Cliente: id}, options.Replace().SetUpsert(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pointer := func(field, value string) int64 {
+		t.Helper()
+		var k claveDoc
+		if err := m.claves.FindOne(ctx, bson.D{{Key: "_id", Value: claveCampo(field, value)}}).Decode(&k); err != nil {
+			t.Fatal(err)
+		}
+		return k.Cliente
+	}
+	a := mustInsert(t, m, 1)
+	b := mustInsert(t, m, 2)
+
+	// A writer killed between its key documents and its customer.
+	ghost := storetest.Campos(3)
+	point("dni", ghost.DNI, 999)
+	point("email", ghost.Email, 999)
+	if _, err := m.GetByDNI(ctx, ghost.DNI); handlers.ErrorCode(err) != handlers.CodeNotFound {
+		t.Fatalf("lookup through a key of a customer never stored = %v, want not found", err)
+	}
+	c := mustInsert(t, m, 3)
+	if got, err := m.GetByEmail(ctx, ghost.Email); err != nil || got.ID != c.ID {
+		t.Fatalf("after the value was taken again: %+v, %v; want customer %d", got, err, c.ID)
+	}
+
+	// A loser of a race that overwrote the pointer, then failed: the
+	// lookup finds the holder anyway and points the key back at it.
+	point("dni", a.DNI, b.ID)
+	point("email", a.Email, 12345)
+	for _, get := range []func() (handlers.Cliente, error){
+		func() (handlers.Cliente, error) { return m.GetByDNI(ctx, a.DNI) },
+		func() (handlers.Cliente, error) { return m.GetByEmail(ctx, a.Email) },
+	} {
+		if got, err := get(); err != nil || got.ID != a.ID {
+			t.Fatalf("lookup through an overwritten pointer = %+v, %v; want customer %d", got, err, a.ID)
+		}
+	}
+	if p, q := pointer("dni", a.DNI), pointer("email", a.Email); p != a.ID || q != a.ID {
+		t.Fatalf("pointers after the lookups: %d, %d; want both repaired to %d", p, q, a.ID)
+	}
+
+	// An insert that meets a wrong pointer to a value someone holds still
+	// conflicts, through the unique index.
+	point("dni", b.DNI, 999)
+	dup := storetest.Campos(4)
+	dup.DNI = b.DNI
+	if _, err := m.Insert(ctx, dup, time.Now(), ""); handlers.ErrorCode(err) != handlers.CodeConflict {
+		t.Fatalf("insert of a held dni behind a stale key = %v, want a conflict", err)
+	}
+	if got, err := m.GetByDNI(ctx, b.DNI); err != nil || got.ID != b.ID {
+		t.Fatalf("after the failed insert: %+v, %v; want customer %d", got, err, b.ID)
+	}
+}
+
+func mustInsert(t *testing.T, m *Mongo, n int) handlers.Cliente {
+	t.Helper()
+	c, err := m.Insert(testCtx(t), storetest.Campos(n), time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,9 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
 		{"Cambio", testCambio},
 		{"List", testList},
 		{"SearchAndDates", testSearchAndDates},
+		{"KeysChangeHands", testKeysChangeHands},
+		{"ListPages", testListPages},
+		{"ListSparseMatches", testListSparseMatches},
 		{"ConcurrentInsertsSameDNI", testConcurrentSameDNI},
 		{"ConcurrentInsertsDistinct", testConcurrentDistinct},
 		{"OperatorLookingValues", testOperatorLookingValues},
@@ -319,6 +323,23 @@ func testConcurrentSameDNI(t *testing.T, s handlers.Store) {
 	if ok != 1 {
 		t.Fatalf("%d concurrent inserts with one dni succeeded, want exactly 1", ok)
 	}
+	// The losers leave nothing that misleads a lookup.
+	got, err := s.GetByDNI(ctx(t), "44444444")
+	if err != nil {
+		t.Fatalf("GetByDNI after the race: %v", err)
+	}
+	if byEmail, err := s.GetByEmail(ctx(t), got.Email); err != nil || byEmail.ID != got.ID {
+		t.Fatalf("GetByEmail(%q) = %+v, %v; want customer %d", got.Email, byEmail, err, got.ID)
+	}
+	for i := range n {
+		c := Campos(100 + i)
+		if c.Email == got.Email {
+			continue
+		}
+		if _, err := s.GetByEmail(ctx(t), c.Email); handlers.ErrorCode(err) != handlers.CodeNotFound {
+			t.Fatalf("GetByEmail of a loser's %q = %v, want not found", c.Email, err)
+		}
+	}
 }
 
 func testConcurrentDistinct(t *testing.T, s handlers.Store) {
@@ -517,4 +538,124 @@ func testSearchAndDates(t *testing.T, s handlers.Store) {
 			t.Errorf("after the rename, %q finds %v (%v), want %s", q, ids, err, want)
 		}
 	}
+}
+
+// A dni and an email given up by one customer can be taken by another, and
+// every lookup follows: the old values find the new holder, the new values
+// the customer that took them, and values nobody holds find nobody.
+func testKeysChangeHands(t *testing.T, s handlers.Store) {
+	a := mustInsert(t, s, Campos(1))
+	if _, err := s.Replace(ctx(t), a.ID, Campos(2), nil, handlers.Cambio{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{Campos(1).DNI, Campos(1).Email} {
+		lookup := s.GetByDNI
+		if v == Campos(1).Email {
+			lookup = s.GetByEmail
+		}
+		if got, err := lookup(ctx(t), v); handlers.ErrorCode(err) != handlers.CodeNotFound {
+			t.Fatalf("lookup of the given-up %q = %+v, %v; want not found", v, got, err)
+		}
+	}
+	b := mustInsert(t, s, Campos(1))
+	// A third customer fails to take a's values, then takes b's old ones
+	// after b moves on.
+	_, err := s.Insert(ctx(t), Campos(2), fecha, "")
+	wantCode(t, err, handlers.CodeConflict, "dni")
+	if _, err := s.Replace(ctx(t), b.ID, Campos(3), nil, handlers.Cambio{}); err != nil {
+		t.Fatal(err)
+	}
+	c := mustInsert(t, s, Campos(1))
+	for _, tc := range []struct {
+		name string
+		get  func(context.Context, string) (handlers.Cliente, error)
+		n    int
+		want int64
+	}{
+		{"dni 1", s.GetByDNI, 1, c.ID}, {"email 1", s.GetByEmail, 1, c.ID},
+		{"dni 2", s.GetByDNI, 2, a.ID}, {"email 2", s.GetByEmail, 2, a.ID},
+		{"dni 3", s.GetByDNI, 3, b.ID}, {"email 3", s.GetByEmail, 3, b.ID},
+	} {
+		v := Campos(tc.n).DNI
+		if strings.HasPrefix(tc.name, "email") {
+			v = Campos(tc.n).Email
+		}
+		got, err := tc.get(ctx(t), v)
+		if err != nil || got.ID != tc.want {
+			t.Errorf("%s: got id %d, %v; want %d", tc.name, got.ID, err, tc.want)
+		}
+	}
+}
+
+// Walking a listing page by page, with gaps left by failed inserts and
+// with every filter, gives what one unpaged call gives.
+func testListPages(t *testing.T, s handlers.Store) {
+	for i := 1; i <= 30; i++ {
+		cl := mustInsert(t, s, Campos(i))
+		if i%4 == 0 { // a failed insert: may leave a gap in the ids
+			dup := Campos(1000 + i)
+			dup.DNI = Campos(i).DNI
+			_, err := s.Insert(ctx(t), dup, fecha, "")
+			wantCode(t, err, handlers.CodeConflict, "dni")
+		}
+		if i%3 == 0 {
+			if _, err := s.SetActivo(ctx(t), cl.ID, false, handlers.Cambio{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	yes, no := true, false
+	for name, f := range map[string]handlers.Filtro{"all": {}, "active": {Activo: &yes}, "inactive": {Activo: &no}} {
+		all, err := s.List(ctx(t), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, limite := range []int{1, 4, 7} {
+			var walked []handlers.Cliente
+			page := f
+			page.Limite = limite
+			for range 100 {
+				got, err := s.List(ctx(t), page)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) > limite {
+					t.Fatalf("%s: a page of %d holds %d", name, limite, len(got))
+				}
+				walked = append(walked, got...)
+				if len(got) < limite {
+					break
+				}
+				page.DespuesDeID = got[len(got)-1].ID
+			}
+			if fmt.Sprint(idsDe(walked)) != fmt.Sprint(idsDe(all)) {
+				t.Errorf("%s by pages of %d: %v, want %v", name, limite, idsDe(walked), idsDe(all))
+			}
+		}
+	}
+}
+
+// A filter that few customers match still finds them, however many do
+// not match before them.
+func testListSparseMatches(t *testing.T, s handlers.Store) {
+	var last handlers.Cliente
+	for i := 1; i <= 150; i++ {
+		last = mustInsert(t, s, Campos(i))
+	}
+	if _, err := s.SetActivo(ctx(t), last.ID, false, handlers.Cambio{}); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	got, err := s.List(ctx(t), handlers.Filtro{Activo: &no, Limite: 2})
+	if err != nil || fmt.Sprint(idsDe(got)) != fmt.Sprint([]int64{last.ID}) {
+		t.Fatalf("inactive customers = %v, %v; want [%d]", idsDe(got), err, last.ID)
+	}
+}
+
+func idsDe(list []handlers.Cliente) []int64 {
+	out := []int64{}
+	for _, c := range list {
+		out = append(out, c.ID)
+	}
+	return out
 }
