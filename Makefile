@@ -64,12 +64,13 @@ bench: ## start the dev stack on a fresh data dir and time BENCH_N sequential GE
 # measure at once; delete the folder to start over.
 BENCH_LIST_DIR       ?= $(CURDIR)/.bench/list
 BENCH_LIST_CUSTOMERS ?= 20000
+BENCH_LIST_ADDR      ?= 127.0.0.1:18081
 bench-list: ## dev stack with BENCH_LIST_CUSTOMERS stored: time every list page and 200 searches
 	$(GO) build -o bin/dev ./cmd/dev
 	@mkdir -p '$(BENCH_LIST_DIR)'; \
-	DEV_DATA_DIR='$(BENCH_LIST_DIR)' HTTP_ADDR=127.0.0.1:18081 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 LOG_LEVEL=warn \
+	DEV_DATA_DIR='$(BENCH_LIST_DIR)' HTTP_ADDR=$(BENCH_LIST_ADDR) DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 $(BENCH_PORTS) LOG_LEVEL=warn \
 	  bin/dev >'$(BENCH_LIST_DIR)/dev.log' 2>&1 & pid=$$!; \
-	$(GO) run ./cmd/benchlist -url http://127.0.0.1:18081 -customers $(BENCH_LIST_CUSTOMERS) -token-file '$(BENCH_LIST_DIR)/dev-token'; rc=$$?; \
+	$(GO) run ./cmd/benchlist -url http://$(BENCH_LIST_ADDR) -customers $(BENCH_LIST_CUSTOMERS) -token-file '$(BENCH_LIST_DIR)/dev-token'; rc=$$?; \
 	kill $$pid; wait $$pid; \
 	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 20 '$(BENCH_LIST_DIR)/dev.log'; fi; exit $$rc
 

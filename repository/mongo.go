@@ -65,13 +65,8 @@ type Mongo struct {
 	clientes *mongo.Collection
 	counters *mongo.Collection
 
-	// idMu, set only on FerretDB, serialises id allocation in this
-	// process. FerretDB 1.x runs findAndModify as a read, then a write of
-	// the whole document, with nothing in between to stop a concurrent
-	// writer: concurrent $inc lose updates and hand out the same id. The
-	// _id index still rejects the second insert of an id (Insert then
-	// retries), but without the lock concurrent inserts retry in lockstep.
-	idMu *sync.Mutex
+	// ids is this process's block of ids from the counter (see nextID).
+	ids *idBlock
 
 	// claves, set only on a server that scans the collection for a filter
 	// on dni (FerretDB on SQLite), holds the key documents that take
@@ -116,6 +111,7 @@ func connect(ctx context.Context, uri, database string) (*Mongo, error) {
 		db:       db,
 		clientes: db.Collection(clientesColl),
 		counters: db.Collection(countersColl),
+		ids:      new(idBlock),
 	}
 	if err := m.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
@@ -129,7 +125,6 @@ func connect(ctx context.Context, uri, database string) (*Mongo, error) {
 		return nil, fmt.Errorf("repository: buildInfo: %w", err)
 	}
 	if info.FerretDBVersion != "" {
-		m.idMu = new(sync.Mutex)
 		pushed, err := m.pushesFieldFilters(ctx)
 		if err != nil {
 			_ = client.Disconnect(context.Background())
@@ -369,19 +364,42 @@ func (m *Mongo) lastID(ctx context.Context) (int64, error) {
 	return last.ID, err
 }
 
-// nextID allocates a customer id with an $inc on the counter document. On
-// MongoDB the $inc is atomic, so concurrent inserters, in this process or
-// others, never get the same id. On FerretDB it is not (see idMu): after a
-// collision, attempt > 1, the counter jumps by a random step so that
-// processes that read the same value end up with different ids.
+// idBlockSize is how many ids one update of the counter hands out.
+const idBlockSize = 16
+
+// idBlock holds ids next..last, taken from the counter by this process and
+// not handed out yet.
+type idBlock struct {
+	mu         sync.Mutex
+	next, last int64
+}
+
+// nextID hands out a customer id from this process's block, taking a new
+// block of idBlockSize from the counter when it is used up: one counter
+// update per idBlockSize inserts instead of one each. Ids are unique and
+// grow within a process; they are not consecutive (a restart leaves the
+// rest of a block unused) nor, between processes, in order of creation.
+//
+// On MongoDB the $inc is atomic, so processes never get overlapping
+// blocks. FerretDB 1.x runs findAndModify as a read, then a write of the
+// whole document, so two processes can get the same block; the _id index
+// rejects the second insert of an id and Insert tries again with attempt >
+// 1: then the block is dropped and the counter jumps by a random step, so
+// that processes that read the same value end up with different blocks.
 func (m *Mongo) nextID(ctx context.Context, attempt int) (int64, error) {
-	step := int64(1)
+	b := m.ids
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if attempt > 1 {
-		step += rand.Int64N(int64(8 * attempt))
+		b.next = b.last + 1
 	}
-	if m.idMu != nil {
-		m.idMu.Lock()
-		defer m.idMu.Unlock()
+	if b.next > 0 && b.next <= b.last {
+		b.next++
+		return b.next - 1, nil
+	}
+	step := int64(idBlockSize)
+	if attempt > 1 {
+		step += rand.Int64N(int64(8 * attempt * idBlockSize))
 	}
 	var counter struct {
 		Seq int64 `bson:"seq"`
@@ -397,7 +415,8 @@ func (m *Mongo) nextID(ctx context.Context, attempt int) (int64, error) {
 	if err != nil {
 		return 0, mapError(err)
 	}
-	return counter.Seq, nil
+	b.next, b.last = counter.Seq-idBlockSize+2, counter.Seq
+	return counter.Seq - idBlockSize + 1, nil
 }
 
 func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Cambio) (handlers.Cliente, error) {

@@ -244,13 +244,18 @@ func TestEnsureSchema(t *testing.T) {
 		if _, err := m.counters.DeleteMany(ctx, bson.D{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.Insert(ctx, storetest.Campos(3), time.Now(), ""); handlers.ErrorCode(err) != handlers.CodeInternal {
-			t.Fatalf("Insert without counter: %v, want an internal error", err)
-		}
-		if err := m.EnsureSchema(ctx); err != nil {
+		// A new process, with no block of ids of its own yet.
+		fresh := newStore(t, m.db.Name())
+		if _, err := fresh.counters.DeleteMany(ctx, bson.D{}); err != nil {
 			t.Fatal(err)
 		}
-		mustInsertID(t, m, 3, 3)
+		if _, err := fresh.Insert(ctx, storetest.Campos(3), time.Now(), ""); handlers.ErrorCode(err) != handlers.CodeInternal {
+			t.Fatalf("Insert without counter: %v, want an internal error", err)
+		}
+		if err := fresh.EnsureSchema(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mustInsertID(t, fresh, 3, 3)
 	})
 }
 
@@ -379,9 +384,10 @@ func TestEmbeddedRestart(t *testing.T) {
 	if got != first {
 		t.Fatalf("after restart: %+v, want %+v", got, first)
 	}
+	// Ids grow, but the rest of the first process's block stays unused.
 	second, err := m.Insert(ctx, storetest.Campos(2), time.Now(), "")
-	if err != nil || second.ID != first.ID+1 {
-		t.Fatalf("insert after restart = id %d, %v; want id %d", second.ID, err, first.ID+1)
+	if err != nil || second.ID != first.ID+idBlockSize {
+		t.Fatalf("insert after restart = id %d, %v; want id %d", second.ID, err, first.ID+idBlockSize)
 	}
 
 	// Stop the server under the connected store.
@@ -550,4 +556,18 @@ func mustInsert(t *testing.T, m *Mongo, n int) handlers.Cliente {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestIDBlocks checks that a process updates the counter once per
+// idBlockSize inserts, and that its ids still come in order.
+func TestIDBlocks(t *testing.T) {
+	m := newStore(t, newDatabase(t))
+	const n = idBlockSize + 4
+	for i := 1; i <= n; i++ {
+		mustInsertID(t, m, i, int64(i))
+	}
+	seq, err := m.ultimoID(testCtx(t))
+	if err != nil || seq != 2*idBlockSize {
+		t.Fatalf("counter after %d inserts = %d, %v; want two blocks, %d", n, seq, err, 2*idBlockSize)
+	}
 }
