@@ -108,6 +108,17 @@ func (m *Mongo) copiar(ctx context.Context, lote []clienteV1) error {
 		if err := insertarNuevos(ctx, m.claves, claves); err != nil {
 			return err
 		}
+		porBucket := map[int64]bson.D{}
+		for _, d := range lote {
+			words := palabrasTexto(handlers.Campos{Nombre: d.Nombre, Apellido: d.Apellido})
+			porBucket[bucketDe(d.ID)] = append(porBucket[bucketDe(d.ID)], bson.E{Key: "p." + claveDe(d.ID), Value: words})
+		}
+		for b, set := range porBucket {
+			_, err := m.buscar.UpdateOne(ctx, bson.D{{Key: "_id", Value: bucketClave(b)}}, bson.D{{Key: "$set", Value: set}}, options.Update().SetUpsert(true))
+			if err != nil {
+				return mapError(err)
+			}
+		}
 	}
 	return insertarNuevos(ctx, m.clientes, docs)
 }

@@ -74,6 +74,9 @@ type Mongo struct {
 	// elsewhere: MongoDB and FerretDB on PostgreSQL answer those filters
 	// themselves.
 	claves *mongo.Collection
+	// buscar holds the search documents (buscar.go), where claves is set.
+	buscar   *mongo.Collection
+	bucketMu buckets
 }
 
 var _ handlers.Store = (*Mongo)(nil)
@@ -131,7 +134,7 @@ func connect(ctx context.Context, uri, database string) (*Mongo, error) {
 			return nil, fmt.Errorf("repository: explain: %w", err)
 		}
 		if !pushed {
-			m.claves = db.Collection(clavesColl)
+			m.claves, m.buscar = db.Collection(clavesColl), db.Collection(buscarColl)
 		}
 	}
 	return m, nil
@@ -333,6 +336,9 @@ func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro tim
 		if err := m.reclamarClaves(ctx, id, c, handlers.Campos{}); err != nil {
 			return handlers.Cliente{}, err
 		}
+		if err := m.indexarPalabras(ctx, id, palabrasTexto(c)); err != nil {
+			return handlers.Cliente{}, err
+		}
 		d := clienteDocOf(handlers.Cliente{
 			ID: id, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
 			Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion, FechaRegistro: fechaRegistro,
@@ -420,20 +426,34 @@ func (m *Mongo) nextID(ctx context.Context, attempt int) (int64, error) {
 }
 
 func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Cambio) (handlers.Cliente, error) {
-	return m.cambiar(ctx, id, cond, func(cur handlers.Cliente) (bson.D, error) {
+	words, renamed := palabrasTexto(c), false
+	d, err := m.cambiar(ctx, id, cond, func(cur handlers.Cliente) (bson.D, error) {
 		nuevo := cur.Activo
 		if activo != nil {
 			nuevo = *activo
 		}
-		// New keys are claimed before the change that takes them.
+		// New keys are claimed, and new search words added to the old,
+		// before the change that takes them.
 		if err := m.reclamarClaves(ctx, id, c, campos(cur)); err != nil {
 			return nil, err
+		}
+		if old := palabrasTexto(campos(cur)); old != words {
+			renamed = true
+			if err := m.indexarPalabras(ctx, id, old+" "+words); err != nil {
+				return nil, err
+			}
 		}
 		return append(editable(c),
 			bson.E{Key: "activo", Value: nuevo},
 			bson.E{Key: "lastOp", Value: cond.IdempotencyKey},
 			bson.E{Key: "cambio", Value: handlers.CambioDeEstado(cur.Activo, nuevo)}), nil
 	}, c)
+	if err == nil && renamed {
+		// Drop the old words. If this fails, the search document keeps
+		// both, which a search's check of the customer makes harmless.
+		_ = m.indexarPalabras(ctx, id, words)
+	}
+	return d, err
 }
 
 func (m *Mongo) SetActivo(ctx context.Context, id int64, activo bool, cond handlers.Cambio) (handlers.Cliente, error) {
@@ -547,7 +567,10 @@ func (m *Mongo) findOne(ctx context.Context, filter bson.D) (handlers.Cliente, e
 }
 
 func (m *Mongo) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente, error) {
-	if m.claves != nil && len(f.Palabras) == 0 {
+	switch {
+	case m.buscar != nil && len(f.Palabras) > 0 && f.IDs == nil:
+		return m.buscarPorBuckets(ctx, f)
+	case m.claves != nil && len(f.Palabras) == 0:
 		return m.listarPorID(ctx, f)
 	}
 	return m.listarConsulta(ctx, f)

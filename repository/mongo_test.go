@@ -571,3 +571,39 @@ func TestIDBlocks(t *testing.T) {
 		t.Fatalf("counter after %d inserts = %d, %v; want two blocks, %d", n, seq, err, 2*idBlockSize)
 	}
 }
+
+// TestStaleSearchDocuments puts the search documents (buscar.go) in the
+// states a crash can leave them in: an entry for a customer never stored,
+// and the old words beside the new after a rename.
+func TestStaleSearchDocuments(t *testing.T) {
+	m := newStore(t, newDatabase(t))
+	if m.buscar == nil {
+		t.Skip("this server searches by itself: no search documents")
+	}
+	ctx := testCtx(t)
+	c := storetest.Campos(1)
+	c.Nombre, c.Apellido = "Rosa", "Castro"
+	rosa, err := m.Insert(ctx, c, time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.indexarPalabras(ctx, rosa.ID+1, "maria quispe"); err != nil { // killed before its insert
+		t.Fatal(err)
+	}
+	if err := m.indexarPalabras(ctx, rosa.ID, "maria quispe rosa castro"); err != nil { // killed mid-rename
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{"maria": "[]", "rosa cas": fmt.Sprint([]int64{rosa.ID})} {
+		got, err := m.List(ctx, handlers.Filtro{Palabras: handlers.Palabras(q), Limite: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, c := range got {
+			ids = append(ids, c.ID)
+		}
+		if fmt.Sprint(ids) != want && !(want == "[]" && len(ids) == 0) {
+			t.Errorf("search %q = %v, want %s", q, ids, want)
+		}
+	}
+}

@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
 		{"KeysChangeHands", testKeysChangeHands},
 		{"ListPages", testListPages},
 		{"ListSparseMatches", testListSparseMatches},
+		{"SearchPages", testSearchPages},
 		{"ConcurrentInsertsSameDNI", testConcurrentSameDNI},
 		{"ConcurrentInsertsDistinct", testConcurrentDistinct},
 		{"OperatorLookingValues", testOperatorLookingValues},
@@ -658,4 +659,57 @@ func idsDe(list []handlers.Cliente) []int64 {
 		out = append(out, c.ID)
 	}
 	return out
+}
+
+// A search over a few hundred customers, walked page by page, with and
+// without a status filter, finds exactly the matching ones.
+func testSearchPages(t *testing.T, s handlers.Store) {
+	var want, wantActive []int64
+	for i := 1; i <= 300; i++ {
+		c := Campos(i)
+		if i%7 == 0 {
+			c.Nombre, c.Apellido = "Zoila", "Quispe Ñahui"
+		}
+		cl, err := s.Insert(ctx(t), c, fecha, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%7 != 0 {
+			continue
+		}
+		want = append(want, cl.ID)
+		if i%2 == 0 {
+			if _, err := s.SetActivo(ctx(t), cl.ID, false, handlers.Cambio{}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			wantActive = append(wantActive, cl.ID)
+		}
+	}
+	yes := true
+	for name, tc := range map[string]struct {
+		f    handlers.Filtro
+		want []int64
+	}{
+		"all":    {handlers.Filtro{Palabras: handlers.Palabras("zoi ñah")}, want},
+		"active": {handlers.Filtro{Palabras: handlers.Palabras("QUI zoila"), Activo: &yes}, wantActive},
+	} {
+		var walked []handlers.Cliente
+		page := tc.f
+		page.Limite = 6
+		for range 100 {
+			got, err := s.List(ctx(t), page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			walked = append(walked, got...)
+			if len(got) < page.Limite {
+				break
+			}
+			page.DespuesDeID = got[len(got)-1].ID
+		}
+		if fmt.Sprint(idsDe(walked)) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: %v, want %v", name, idsDe(walked), tc.want)
+		}
+	}
 }
