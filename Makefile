@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 PKGS     := ./...
 
 .PHONY: run test test-rules vet fmt-check fuzz bench build clean help \
-        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client bench-list
+        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client bench-list bench-store
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ bench: ## start the dev stack on a fresh data dir and time BENCH_N sequential GE
 	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
 	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N) -token-file $$data/dev-token; rc=$$?; \
 	kill $$pid; wait $$pid; rm -rf $$data; exit $$rc
+
+BENCH_STORE_SIZES ?= 1000,100000
+bench-store: ## time store lookups, list pages and inserts on the embedded FerretDB/SQLite at BENCH_STORE_SIZES customers
+	BENCH_STORE_SIZES=$(BENCH_STORE_SIZES) $(GO) test -run='^$$' -bench='^BenchmarkStore$$' -benchtime=2s -count=2 -timeout=60m ./repository/
 
 # bench-list keeps its dev stack's data in BENCH_LIST_DIR, so the customers
 # are seeded once (over HTTP, a few minutes for 20,000) and later runs

@@ -15,7 +15,7 @@ import (
 	"github.com/jea/cliente/handlers/storetest"
 )
 
-// BenchmarkStore times the store's lookups, creates and list pages against
+// BenchmarkStore times the store's lookups, creates, list pages and searches against
 // databases holding BENCH_STORE_SIZES customers (default "1000"; e.g.
 // "1000,100000"), seeded through Insert, 8 at a time. The seeded databases
 // are kept for the whole run and named by size, so every sub-benchmark of
@@ -44,6 +44,11 @@ func BenchmarkStore(b *testing.B) {
 			{"GetByID", func(i int) error { _, err := m.Get(ctx, ids[pick(i)]); return err }},
 			{"GetByDNI", func(i int) error { _, err := m.GetByDNI(ctx, storetest.Campos(pick(i)).DNI); return err }},
 			{"GetByEmail", func(i int) error { _, err := m.GetByEmail(ctx, storetest.Campos(pick(i)).Email); return err }},
+			// Nombre7, Nombre7x, Nombre7xx...: about one customer in nine.
+			{"Search100", func(i int) error {
+				_, err := m.List(ctx, handlers.Filtro{Palabras: handlers.Palabras("nombre7 quis"), DespuesDeID: ids[pick(i)] / 2, Limite: 101})
+				return err
+			}},
 			{"ListPage100", func(i int) error {
 				_, err := m.List(ctx, handlers.Filtro{DespuesDeID: ids[pick(i)], Limite: 101})
 				return err
