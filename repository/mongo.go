@@ -144,10 +144,18 @@ func connect(ctx context.Context, uri, database string) (*Mongo, error) {
 // backend (PostgreSQL does) or reads the whole collection and filters
 // itself (SQLite): FerretDB's explain says so in filterPushdown.
 func (m *Mongo) pushesFieldFilters(ctx context.Context) (bool, error) {
+	// FerretDB explains a missing collection as not pushed down whatever
+	// the backend: create it first, or a first start on PostgreSQL would
+	// choose key documents and later starts not.
+	err := m.db.CreateCollection(ctx, clientesColl)
+	var ce mongo.CommandError
+	if err != nil && !(errors.As(err, &ce) && ce.Name == "NamespaceExists") {
+		return false, err
+	}
 	var res struct {
 		FilterPushdown bool `bson:"filterPushdown"`
 	}
-	err := m.db.RunCommand(ctx, bson.D{
+	err = m.db.RunCommand(ctx, bson.D{
 		{Key: "explain", Value: bson.D{{Key: "find", Value: clientesColl}, {Key: "filter", Value: bson.D{{Key: "dni", Value: "0"}}}}},
 		{Key: "verbosity", Value: "queryPlanner"},
 	}).Decode(&res)

@@ -607,3 +607,20 @@ func TestStaleSearchDocuments(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyDocumentMode checks that a store chooses key documents exactly
+// on a server that does not push a filter on dni down (FerretDB on
+// SQLite), the same on a new database as on an existing one: processes
+// that chose differently would miss each other's customers.
+func TestKeyDocumentMode(t *testing.T) {
+	db := newDatabase(t)
+	first := newStore(t, db)
+	mustInsert(t, first, 1)
+	second := newStore(t, db)
+	sqlite := os.Getenv("MONGODB_URI") == "" && os.Getenv("FERRETDB_POSTGRESQL_URL") == ""
+	for i, m := range []*Mongo{first, second} {
+		if got := m.claves != nil; got != sqlite {
+			t.Errorf("store %d: key documents %v, want %v (embedded SQLite: %v)", i+1, got, sqlite, sqlite)
+		}
+	}
+}
