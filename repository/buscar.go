@@ -112,15 +112,21 @@ func (m *Mongo) buscarPorBuckets(ctx context.Context, f handlers.Filtro) ([]hand
 			}
 		}
 		slices.Sort(candidatos)
-		limite := 0
-		if f.Limite > 0 {
-			limite = f.Limite - len(out)
+		// Read the candidates a page's worth at a time: a broad search
+		// ("qui") has hundreds per bucket, a page needs a hundred.
+		for len(candidatos) > 0 && (f.Limite <= 0 || len(out) < f.Limite) {
+			n, limite := len(candidatos), 0
+			if f.Limite > 0 {
+				limite = f.Limite - len(out)
+				n = min(n, limite+limite/8+4)
+			}
+			got, err := m.leerIDs(ctx, candidatos[:n], f, limite)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, got...)
+			candidatos = candidatos[n:]
 		}
-		got, err := m.leerIDs(ctx, candidatos, f, limite)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got...)
 	}
 	return out, nil
 }
