@@ -6,6 +6,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/jea/cliente/handlers"
 )
@@ -49,12 +50,40 @@ func (m *Mongo) reclamarClaves(ctx context.Context, id int64, c, old handlers.Ca
 	if m.claves == nil {
 		return nil
 	}
+	type campo struct{ name, value string }
+	var nuevos []campo
+	var docs []any
 	for _, f := range []struct{ name, value, old string }{{"dni", c.DNI, old.DNI}, {"email", c.Email, old.Email}} {
-		if f.value == f.old {
-			continue
+		if f.value != f.old {
+			nuevos = append(nuevos, campo{f.name, f.value})
+			docs = append(docs, claveDoc{Clave: claveCampo(f.name, f.value), Cliente: id})
 		}
-		if err := m.reclamar(ctx, id, f.name, f.value); err != nil {
-			return err
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	// Both in one round trip; the values already keyed (by anyone) are
+	// then claimed one by one.
+	_, err := m.claves.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+		return mapError(err)
+	}
+	taken := make([]bool, len(nuevos))
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= len(nuevos) {
+			return mapError(err)
+		}
+		taken[we.Index] = true
+	}
+	for i, f := range nuevos {
+		if taken[i] {
+			if err := m.reclamar(ctx, id, f.name, f.value); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -96,15 +96,16 @@ func Connect(ctx context.Context, uri, database string) (*Mongo, error) {
 	return m, nil
 }
 
-// connect is Connect without EnsureSchema.
-func connect(ctx context.Context, uri, database string) (*Mongo, error) {
+// connect is Connect without EnsureSchema; extra options (tests' command
+// monitors) are applied after the store's own.
+func connect(ctx context.Context, uri, database string, extra ...*options.ClientOptions) (*Mongo, error) {
 	if database == "" {
 		return nil, errors.New("repository: empty database name")
 	}
 	opts := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(serverSelectionTimeout).
 		SetConnectTimeout(connectTimeout)
-	client, err := mongo.Connect(ctx, opts)
+	client, err := mongo.Connect(ctx, append([]*options.ClientOptions{opts}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("repository: connect: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/jea/cliente/handlers"
@@ -622,5 +623,46 @@ func TestKeyDocumentMode(t *testing.T) {
 		if got := m.claves != nil; got != sqlite {
 			t.Errorf("store %d: key documents %v, want %v (embedded SQLite: %v)", i+1, got, sqlite, sqlite)
 		}
+	}
+}
+
+// TestInsertRoundTrips counts the commands Insert sends to the server: the
+// customer's insert, one counter update per idBlockSize inserts, and where
+// there are key and search documents, one insert of both keys and one
+// update of the search bucket.
+func TestInsertRoundTrips(t *testing.T) {
+	db := newDatabase(t)
+	newStore(t, db) // the schema
+	var mu sync.Mutex
+	counts := map[string]int{}
+	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts[e.CommandName]++
+	}}
+	m, err := connect(testCtx(t), testURI(t), db, options.Client().SetMonitor(monitor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	mu.Lock()
+	clear(counts)
+	mu.Unlock()
+	const n = 2 * idBlockSize
+	for i := range n {
+		mustInsert(t, m, i+1)
+	}
+	perInsert := 1
+	if m.claves != nil {
+		perInsert = 3
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	if want := n*perInsert + n/idBlockSize; total != want {
+		t.Errorf("%d inserts sent %d commands %v, want %d", n, total, counts, want)
 	}
 }
