@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
 		{"ListPages", testListPages},
 		{"ListSparseMatches", testListSparseMatches},
 		{"SearchPages", testSearchPages},
+		{"ListWalkUnderChanges", testListWalkUnderChanges},
 		{"ConcurrentInsertsSameDNI", testConcurrentSameDNI},
 		{"ConcurrentInsertsDistinct", testConcurrentDistinct},
 		{"OperatorLookingValues", testOperatorLookingValues},
@@ -710,6 +711,66 @@ func testSearchPages(t *testing.T, s handlers.Store) {
 		}
 		if fmt.Sprint(idsDe(walked)) != fmt.Sprint(tc.want) {
 			t.Errorf("%s: %v, want %v", name, idsDe(walked), tc.want)
+		}
+	}
+}
+
+// Walking every page while other customers are created and deactivated
+// finds each customer stored before the walk exactly once, in order.
+func testListWalkUnderChanges(t *testing.T, s handlers.Store) {
+	const n = 200
+	seeded := map[int64]int{}
+	var ids []int64
+	for i := 1; i <= n; i++ {
+		c := mustInsert(t, s, Campos(i))
+		seeded[c.ID] = 0
+		ids = append(ids, c.ID)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; i < 100; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := s.Insert(ctx(t), Campos(n+1+i), fecha, ""); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := s.SetActivo(ctx(t), ids[i*37%n], false, handlers.Cambio{}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	page := handlers.Filtro{Limite: 9}
+	var last int64
+	for range 1000 {
+		got, err := s.List(ctx(t), page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range got {
+			if c.ID <= last {
+				t.Fatalf("id %d after %d", c.ID, last)
+			}
+			last = c.ID
+			if _, ok := seeded[c.ID]; ok {
+				seeded[c.ID]++
+			}
+		}
+		if len(got) < page.Limite {
+			break
+		}
+		page.DespuesDeID = last
+	}
+	close(done)
+	wg.Wait()
+	for id, times := range seeded {
+		if times != 1 {
+			t.Fatalf("customer %d listed %d times, want once", id, times)
 		}
 	}
 }
