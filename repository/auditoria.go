@@ -2,7 +2,6 @@ package repository
 
 import (
 	"context"
-	"errors"
 	"reflect"
 	"strconv"
 	"time"
@@ -171,13 +170,6 @@ func (m *Mongo) Anonimizar(ctx context.Context, id int64, c handlers.Campos, con
 	d, err := m.findOneAndUpdate(ctx,
 		withVersion(bson.D{{Key: "_id", Value: id}, {Key: "anonimizado", Value: bson.D{{Key: "$ne", Value: true}}}}, cond),
 		bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}}})
-	switch {
-	case err == nil:
-		return d.toHandlers(), nil
-	case errors.Is(err, mongo.ErrNoDocuments):
-		// No such customer, another version, or anonymised already.
-		return m.whyNoMatch(ctx, id, cond)
-	default:
-		return handlers.Cliente{}, mapError(err)
-	}
+	// No match: no such customer, another version, or anonymised already.
+	return m.updated(ctx, d, err, id, cond)
 }

@@ -410,11 +410,18 @@ func (m *Mongo) SetActivo(ctx context.Context, id int64, activo bool, cond handl
 				{Key: "cambio", Value: handlers.CambioDeEstado(!activo, activo)}, {Key: "registro", Value: registroDocOf(cond.Registro)}}},
 			{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
 		})
+	// No match: no such customer, another version, or already at that status.
+	return m.updated(ctx, d, err, id, cond)
+}
+
+// updated is the outcome of a conditional findOneAndUpdate of customer id
+// that returned d and err: the customer after it, or, if it matched
+// nothing, why (whyNoMatch).
+func (m *Mongo) updated(ctx context.Context, d *cliente, err error, id int64, cond handlers.Cambio) (handlers.Cliente, error) {
 	switch {
 	case err == nil:
 		return d.toHandlers(), nil
 	case errors.Is(err, mongo.ErrNoDocuments):
-		// No such customer, another version, or already at that status.
 		return m.whyNoMatch(ctx, id, cond)
 	default:
 		return handlers.Cliente{}, mapError(err)

@@ -52,11 +52,8 @@ func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time, 
 func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Cambio) (handlers.Cliente, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.byID[id]
-	if !ok {
-		return handlers.Cliente{}, notFound()
-	}
-	if err := cond.Check(old.Version); err != nil {
+	old, err := s.current(id, cond)
+	if err != nil {
 		return handlers.Cliente{}, err
 	}
 	if err := s.checkUnique(id, c); err != nil {
@@ -77,11 +74,8 @@ func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 func (s *Store) SetActivo(ctx context.Context, id int64, activo bool, cond handlers.Cambio) (handlers.Cliente, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cl, ok := s.byID[id]
-	if !ok {
-		return handlers.Cliente{}, notFound()
-	}
-	if err := cond.Check(cl.Version); err != nil {
+	cl, err := s.current(id, cond)
+	if err != nil {
 		return handlers.Cliente{}, err
 	}
 	if cl.Activo != activo {
@@ -97,11 +91,8 @@ func (s *Store) SetActivo(ctx context.Context, id int64, activo bool, cond handl
 func (s *Store) Anonimizar(ctx context.Context, id int64, c handlers.Campos, cond handlers.Cambio) (handlers.Cliente, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.byID[id]
-	if !ok {
-		return handlers.Cliente{}, notFound()
-	}
-	if err := cond.Check(old.Version); err != nil {
+	old, err := s.current(id, cond)
+	if err != nil {
 		return handlers.Cliente{}, err
 	}
 	if old.Anonimizado {
@@ -150,6 +141,15 @@ func (s *Store) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente
 		out = out[:f.Limite]
 	}
 	return out, nil
+}
+
+// current returns customer id if it satisfies cond, for a change to it.
+func (s *Store) current(id int64, cond handlers.Cambio) (handlers.Cliente, error) {
+	cl, ok := s.byID[id]
+	if !ok {
+		return handlers.Cliente{}, notFound()
+	}
+	return cl, cond.Check(cl.Version)
 }
 
 func (s *Store) lookup(id int64, ok bool) (handlers.Cliente, error) {

@@ -1,10 +1,8 @@
 package client_test
 
 import (
-	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/topics/client"
@@ -15,18 +13,7 @@ import (
 // author of each change; the trail pages newest first; anonymisation and
 // the data export answer through the typed client.
 func TestAdminOperations(t *testing.T) {
-	d, err := startDemo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.stop()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cl, err := d.newClient(ctx, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	_, cl, ctx := startWithClient(t)
 
 	ana := handlers.WithPrincipal(ctx, handlers.Principal{Subject: "user-7", ClientID: "consola"})
 	ventas := handlers.WithPrincipal(ctx, handlers.Principal{ClientID: "ventas"})
