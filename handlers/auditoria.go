@@ -224,13 +224,7 @@ type cursorAuditoria struct {
 // LimiteAuditoria is the page size limite asks for: DefaultLimiteAuditoria
 // when nil, else 1 to MaxLimiteAuditoria.
 func LimiteAuditoria(limite *int) (int, error) {
-	switch {
-	case limite == nil:
-		return DefaultLimiteAuditoria, nil
-	case *limite < 1 || *limite > MaxLimiteAuditoria:
-		return 0, invalidField("limite", fmt.Sprintf("must be between 1 and %d", MaxLimiteAuditoria))
-	}
-	return *limite, nil
+	return limitePagina(limite, DefaultLimiteAuditoria, MaxLimiteAuditoria)
 }
 
 // Auditoria returns a page of customer id's audit trail, newest first:

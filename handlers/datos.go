@@ -34,11 +34,10 @@ func (s *Service) Datos(ctx context.Context, id int64) (DatosCliente, error) {
 	if err != nil {
 		return DatosCliente{}, err
 	}
-	a, _, err := s.historial.Agregados(ctx, id)
+	resumen, err := s.resumenDe(ctx, c)
 	if err != nil {
 		return DatosCliente{}, err
 	}
-	a.ClienteID = id
 	todas, err := s.historial.ComprasDe(ctx, id)
 	if err != nil {
 		return DatosCliente{}, err
@@ -59,7 +58,7 @@ func (s *Service) Datos(ctx context.Context, id int64) (DatosCliente, error) {
 		}
 		antesDe = page[len(page)-1].Version
 	}
-	out := DatosCliente{Cliente: c, Resumen: NewResumen(a, c.Activo, s.now()), Compras: []Compra{}, Auditoria: []EntradaAuditoria{}, Completo: true}
+	out := DatosCliente{Cliente: c, Resumen: resumen, Compras: []Compra{}, Auditoria: []EntradaAuditoria{}, Completo: true}
 	size := jsonSize(out)
 	// Newest first from both lists, alternately, while the document fits.
 	for i := 0; i < max(len(compras), len(entradas)); i++ {
