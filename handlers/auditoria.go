@@ -190,7 +190,11 @@ func (s *Service) recordAuditoria(ctx context.Context, c Cliente) error {
 			return err
 		}
 	}
-	return s.auditoria.Add(ctx, EntradaDe(c))
+	e := EntradaDe(c)
+	if e.Fecha.IsZero() { // changed by a worker from before the audit trail
+		e.Fecha = truncateToMillis(s.now())
+	}
+	return s.auditoria.Add(ctx, e)
 }
 
 // recordChange records the audit entry and the event of the change that

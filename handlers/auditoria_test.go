@@ -381,3 +381,28 @@ func TestDatos(t *testing.T) {
 		t.Fatalf("datos of a missing customer: %v", err)
 	}
 }
+
+// oldWorkerStore writes changes as a worker from before the audit trail
+// did: without the change's record.
+type oldWorkerStore struct{ *memstore.Store }
+
+func (s oldWorkerStore) Insert(ctx context.Context, c handlers.Campos, f time.Time, cambio handlers.Cambio) (handlers.Cliente, error) {
+	cambio.Registro = nil
+	return s.Store.Insert(ctx, c, f, cambio)
+}
+
+// A change without its record on the customer still gets its entry,
+// dated when it is recorded, with no author rather than a made-up one.
+func TestAuditEntryOfAChangeWithoutRecord(t *testing.T) {
+	f := newAudit(nil)
+	f.svc = memstore.Service(handlers.Deps{Store: oldWorkerStore{f.store}, Auditoria: f.trail, Now: func() time.Time { return f.now }})
+	c, err := f.svc.Crear(as("ana"), valid(), key("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.entries(t, c.ID)
+	if len(got) != 1 || got[0].Tipo != handlers.CambioRegistrado || !got[0].Fecha.Equal(clock.Truncate(time.Millisecond)) ||
+		got[0].Autor != (handlers.Principal{}) || len(got[0].Campos) != 0 {
+		t.Fatalf("entries %+v", got)
+	}
+}
