@@ -395,6 +395,21 @@ func TestAuditoriaRoute(t *testing.T) {
 	}
 }
 
+// Anonymisation is a change like PUT and DELETE: If-Match and
+// Idempotency-Key travel in meta, the answer carries the ETag.
+func TestAnonimizarRoute(t *testing.T) {
+	f := &fakeCaller{reply: okReply(topics.TypeAnonimizar, handlers.Cliente{ID: 7, Version: 4, Anonimizado: true})}
+	req := httptest.NewRequest("POST", "/cliente/7/anonimizar", nil)
+	req.Header.Set("If-Match", `"3"`)
+	req.Header.Set("Idempotency-Key", "anon-7")
+	rec := httptest.NewRecorder()
+	newTestHandler(f, prometheus.NewRegistry()).ServeHTTP(rec, req)
+	if m := f.got.Meta; rec.Code != 200 || m.ExpectedVersion == nil || *m.ExpectedVersion != 3 || m.IdempotencyKey != "anon-7" ||
+		rec.Header().Get("ETag") != `"4"` || !strings.Contains(rec.Body.String(), `"anonimizado":true`) {
+		t.Fatalf("%d %q %s; sent meta %+v", rec.Code, rec.Header().Get("ETag"), rec.Body, f.got.Meta)
+	}
+}
+
 // Input that would be silently changed or grow is refused with 400 naming
 // its field, before anything is sent; error bodies stay small.
 func TestBadInputIsNamedNotForwarded(t *testing.T) {
