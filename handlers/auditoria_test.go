@@ -406,3 +406,29 @@ func TestAuditEntryOfAChangeWithoutRecord(t *testing.T) {
 		t.Fatalf("entries %+v", got)
 	}
 }
+
+// Whatever a customer holds, its data export fits in a broker record: the
+// oldest purchases and entries are left out, and it says so.
+func TestDatosIsBounded(t *testing.T) {
+	f := newAudit(nil)
+	c, err := f.svc.Crear(as("ana"), valid(), key("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 6000 {
+		if _, _, err := f.hist.RegistrarCompra(ctx, handlers.Compra{VentaID: fmt.Sprintf("VENTA-%058d", i), ClienteID: c.ID,
+			Fecha: clock.Add(time.Duration(i) * time.Minute), Total: handlers.Importe{Minor: 1000, Moneda: "PEN"}, Items: 1, Registrada: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := f.svc.Datos(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(d)
+	if d.Completo || len(raw) > 768<<10 || len(d.Compras) == 0 || len(d.Auditoria) != 1 ||
+		d.Compras[0].VentaID != fmt.Sprintf("VENTA-%058d", 5999) {
+		t.Fatalf("%d bytes, completo %v, %d purchases (newest %s), %d entries", len(raw), d.Completo, len(d.Compras), d.Compras[0].VentaID, len(d.Auditoria))
+	}
+}
