@@ -432,3 +432,38 @@ func TestDatosIsBounded(t *testing.T) {
 		t.Fatalf("%d bytes, completo %v, %d purchases (newest %s), %d entries", len(raw), d.Completo, len(d.Compras), d.Compras[0].VentaID, len(d.Auditoria))
 	}
 }
+
+// countingTrail counts the pages read.
+type countingTrail struct {
+	handlers.Auditoria
+	pages int
+}
+
+func (c *countingTrail) Pagina(ctx context.Context, id, antesDe int64, limite int) ([]handlers.EntradaAuditoria, error) {
+	c.pages++
+	return c.Auditoria.Pagina(ctx, id, antesDe, limite)
+}
+
+// A customer with a very long trail does not make the export read all
+// of it: only what can fit.
+func TestDatosReadsOnlyWhatFits(t *testing.T) {
+	counting := &countingTrail{}
+	f := newAudit(func(a handlers.Auditoria) handlers.Auditoria { counting.Auditoria = a; return counting })
+	c, err := f.svc.Crear(as("ana"), valid(), key("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for v := int64(2); v <= 20_000; v++ {
+		if err := f.trail.Add(ctx, handlers.EntradaAuditoria{ClienteID: c.ID, Version: v, Tipo: handlers.CambioActualizado, Fecha: clock}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := f.svc.Datos(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Completo || d.Auditoria[0].Version != 20_000 || counting.pages > 80 {
+		t.Fatalf("completo %v, newest entry %d, %d pages read (of 200); want incomplete, newest first, at most 80", d.Completo, d.Auditoria[0].Version, counting.pages)
+	}
+}

@@ -11,6 +11,10 @@ import (
 // fits in a broker record (1 MiB) whatever the customer holds.
 const maxDatosBytes = 768 << 10
 
+// maxDatosEntradas bounds the audit entries Datos reads: more than fit in
+// maxDatosBytes, as no entry is under 100 bytes of JSON.
+const maxDatosEntradas = maxDatosBytes / 100
+
 // DatosCliente is everything the service holds about a customer, in one
 // document (the customer's right of access): the profile, the purchase
 // summary, every purchase and every audit entry, each newest first.
@@ -53,7 +57,8 @@ func (s *Service) Datos(ctx context.Context, id int64) (DatosCliente, error) {
 			return DatosCliente{}, err
 		}
 		entradas = append(entradas, page...)
-		if len(page) < MaxLimiteAuditoria || page[len(page)-1].Version <= 1 {
+		// Past maxDatosEntradas they cannot all fit anyway.
+		if len(page) < MaxLimiteAuditoria || page[len(page)-1].Version <= 1 || len(entradas) >= maxDatosEntradas {
 			break
 		}
 		antesDe = page[len(page)-1].Version
