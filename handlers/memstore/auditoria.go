@@ -12,14 +12,14 @@ import (
 // Auditoria is an in-memory handlers.Auditoria.
 type Auditoria struct {
 	mu      sync.Mutex
-	entries map[int64][]handlers.EntradaAuditoria // per customer, any order
+	entries map[int64]map[int64]handlers.EntradaAuditoria // by customer, then version
 }
 
 var _ handlers.Auditoria = (*Auditoria)(nil)
 
 // NewAuditoria returns an empty audit trail.
 func NewAuditoria() *Auditoria {
-	return &Auditoria{entries: map[int64][]handlers.EntradaAuditoria{}}
+	return &Auditoria{entries: map[int64]map[int64]handlers.EntradaAuditoria{}}
 }
 
 func (a *Auditoria) Add(ctx context.Context, e handlers.EntradaAuditoria) error {
@@ -28,13 +28,15 @@ func (a *Auditoria) Add(ctx context.Context, e handlers.EntradaAuditoria) error 
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, old := range a.entries[e.ClienteID] {
-		if old.Version == e.Version {
-			return nil
-		}
+	byVersion := a.entries[e.ClienteID]
+	if byVersion == nil {
+		byVersion = map[int64]handlers.EntradaAuditoria{}
+		a.entries[e.ClienteID] = byVersion
 	}
-	e.Campos = slices.Clone(e.Campos) // the caller's slice is not ours to keep
-	a.entries[e.ClienteID] = append(a.entries[e.ClienteID], e)
+	if _, ok := byVersion[e.Version]; !ok {
+		e.Campos = slices.Clone(e.Campos) // the caller's slice is not ours to keep
+		byVersion[e.Version] = e
+	}
 	return nil
 }
 
@@ -55,8 +57,9 @@ func (a *Auditoria) Pagina(ctx context.Context, clienteID, antesDe int64, limite
 func (a *Auditoria) Borrar(ctx context.Context, clienteID int64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i, e := range a.entries[clienteID] {
-		a.entries[clienteID][i].Campos = handlers.Borrar(e.Campos)
+	for v, e := range a.entries[clienteID] {
+		e.Campos = handlers.Borrar(e.Campos)
+		a.entries[clienteID][v] = e
 	}
 	return nil
 }
