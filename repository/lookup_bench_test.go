@@ -67,7 +67,7 @@ func BenchmarkStore(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("Insert/customers=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := m.Insert(ctx, benchCampos(n), time.Now(), ""); err != nil {
+				if _, err := m.Insert(ctx, benchCampos(n), time.Now(), handlers.Cambio{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -119,7 +119,7 @@ func seeded(b *testing.B, n int) (*Mongo, []int64) {
 				if i >= n {
 					return
 				}
-				c, err := m.Insert(ctx, storetest.Campos(i), time.Now(), "")
+				c, err := m.Insert(ctx, storetest.Campos(i), time.Now(), handlers.Cambio{})
 				if err != nil {
 					errs <- err
 					return

@@ -26,18 +26,20 @@ const (
 // clienteV1 is the stored form of a customer before version 2: the id was
 // the _id, and older ones lack the derived fields.
 type clienteV1 struct {
-	ID            int64     `bson:"_id"`
-	DNI           string    `bson:"dni"`
-	Nombre        string    `bson:"nombre"`
-	Apellido      string    `bson:"apellido"`
-	Email         string    `bson:"email"`
-	Telefono      string    `bson:"telefono"`
-	Direccion     string    `bson:"direccion"`
-	FechaRegistro time.Time `bson:"fechaRegistro"`
-	Activo        bool      `bson:"activo"`
-	Version       int64     `bson:"version"`
-	LastOp        string    `bson:"lastOp,omitempty"`
-	Cambio        string    `bson:"cambio,omitempty"`
+	ID            int64        `bson:"_id"`
+	DNI           string       `bson:"dni"`
+	Nombre        string       `bson:"nombre"`
+	Apellido      string       `bson:"apellido"`
+	Email         string       `bson:"email"`
+	Telefono      string       `bson:"telefono"`
+	Direccion     string       `bson:"direccion"`
+	FechaRegistro time.Time    `bson:"fechaRegistro"`
+	Activo        bool         `bson:"activo"`
+	Version       int64        `bson:"version"`
+	LastOp        string       `bson:"lastOp,omitempty"`
+	Cambio        string       `bson:"cambio,omitempty"`
+	Registro      *registroDoc `bson:"registro,omitempty"`
+	Anonimizado   bool         `bson:"anonimizado,omitempty"`
 }
 
 // migrarClientes copies the customers of clientesV1Coll, keyed by number,
@@ -102,6 +104,7 @@ func (m *Mongo) copiar(ctx context.Context, lote []clienteV1) error {
 			ID: d.ID, DNI: d.DNI, Nombre: d.Nombre, Apellido: d.Apellido, Email: d.Email,
 			Telefono: d.Telefono, Direccion: d.Direccion, FechaRegistro: d.FechaRegistro,
 			Activo: d.Activo, Version: d.Version, LastOp: d.LastOp, Cambio: d.Cambio,
+			Registro: d.Registro.toHandlers(), Anonimizado: d.Anonimizado,
 		}))
 	}
 	if m.claves != nil {

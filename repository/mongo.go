@@ -222,6 +222,7 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	}}
 	others = append(others, historialIndexes(m.db)...)
 	others = append(others, outboxIndexes(m.db)...)
+	others = append(others, auditoriaIndexes(m.db)...)
 	for _, ci := range others {
 		if _, err := ci.coll.Indexes().CreateOne(ctx, ci.index); err != nil {
 			return fmt.Errorf("repository: create index %s.%s: %w", ci.coll.Name(), *ci.index.Options.Name, err)
@@ -287,6 +288,9 @@ type cliente struct {
 	LastOp string `bson:"lastOp,omitempty"`
 	// Cambio is the kind of the last change, written with it.
 	Cambio string `bson:"cambio,omitempty"`
+	// Registro is the last change's audit record, written with it.
+	Registro    *registroDoc `bson:"registro,omitempty"`
+	Anonimizado bool         `bson:"anonimizado,omitempty"`
 }
 
 func (d *cliente) toHandlers() handlers.Cliente {
@@ -303,6 +307,8 @@ func (d *cliente) toHandlers() handlers.Cliente {
 		Version:       d.Version,
 		LastOp:        d.LastOp,
 		Cambio:        d.Cambio,
+		Registro:      d.Registro.toHandlers(),
+		Anonimizado:   d.Anonimizado,
 	}
 }
 
@@ -315,6 +321,7 @@ func clienteDocOf(c handlers.Cliente) cliente {
 		Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion,
 		FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"), Palabras: handlers.Palabras(c.Nombre, c.Apellido),
 		Activo: c.Activo, Version: c.Version, LastOp: c.LastOp, Cambio: c.Cambio,
+		Registro: registroDocOf(c.Registro), Anonimizado: c.Anonimizado,
 	}
 }
 
@@ -334,7 +341,7 @@ func editable(c handlers.Campos) bson.D {
 	}
 }
 
-func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro time.Time, op string) (handlers.Cliente, error) {
+func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro time.Time, cambio handlers.Cambio) (handlers.Cliente, error) {
 	for attempt := 1; ; attempt++ {
 		id, err := m.nextID(ctx, attempt)
 		if err != nil {
@@ -351,7 +358,7 @@ func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro tim
 		d := clienteDocOf(handlers.Cliente{
 			ID: id, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
 			Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion, FechaRegistro: fechaRegistro,
-			Activo: true, Version: 1, LastOp: op, Cambio: handlers.CambioRegistrado,
+			Activo: true, Version: 1, LastOp: cambio.IdempotencyKey, Cambio: handlers.CambioRegistrado, Registro: cambio.Registro,
 		})
 		_, err = m.clientes.InsertOne(ctx, d)
 		if err == nil {
@@ -435,14 +442,38 @@ func (m *Mongo) nextID(ctx context.Context, attempt int) (int64, error) {
 }
 
 func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Cambio) (handlers.Cliente, error) {
-	words, renamed := palabrasTexto(c), false
-	d, err := m.cambiar(ctx, id, cond, func(cur handlers.Cliente) (bson.D, error) {
+	return m.cambiarCampos(ctx, id, c, cond, func(cur handlers.Cliente) bson.D {
 		nuevo := cur.Activo
 		if activo != nil {
 			nuevo = *activo
 		}
-		// New keys are claimed, and new search words added to the old,
-		// before the change that takes them.
+		return bson.D{{Key: "activo", Value: nuevo}, {Key: "lastOp", Value: cond.IdempotencyKey},
+			{Key: "cambio", Value: handlers.CambioDeEstado(cur.Activo, nuevo)}, {Key: "registro", Value: registroDocOf(cond.Registro)}}
+	})
+}
+
+func (m *Mongo) SetActivo(ctx context.Context, id int64, activo bool, cond handlers.Cambio) (handlers.Cliente, error) {
+	return m.cambiar(ctx, id, cond, func(cur handlers.Cliente) (bson.D, error) {
+		if cur.Activo == activo {
+			return nil, nil // already so: a no-op
+		}
+		return bson.D{{Key: "activo", Value: activo}, {Key: "lastOp", Value: cond.IdempotencyKey},
+			{Key: "cambio", Value: handlers.CambioDeEstado(cur.Activo, activo)}, {Key: "registro", Value: registroDocOf(cond.Registro)}}, nil
+	}, handlers.Campos{})
+}
+
+// cambiarCampos is cambiar for a change that stores the editable fields c
+// besides what set returns for the customer as read (nil: a no-op). New
+// dni and email keys are claimed, and new search words added to the old,
+// before the write that takes them; the old words are dropped after it.
+func (m *Mongo) cambiarCampos(ctx context.Context, id int64, c handlers.Campos, cond handlers.Cambio,
+	set func(cur handlers.Cliente) bson.D) (handlers.Cliente, error) {
+	words, renamed := palabrasTexto(c), false
+	d, err := m.cambiar(ctx, id, cond, func(cur handlers.Cliente) (bson.D, error) {
+		fields := set(cur)
+		if fields == nil {
+			return nil, nil
+		}
 		if err := m.reclamarClaves(ctx, id, c, campos(cur)); err != nil {
 			return nil, err
 		}
@@ -452,10 +483,7 @@ func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 				return nil, err
 			}
 		}
-		return append(editable(c),
-			bson.E{Key: "activo", Value: nuevo},
-			bson.E{Key: "lastOp", Value: cond.IdempotencyKey},
-			bson.E{Key: "cambio", Value: handlers.CambioDeEstado(cur.Activo, nuevo)}), nil
+		return append(editable(c), fields...), nil
 	}, c)
 	if err == nil && renamed {
 		// Drop the old words. If this fails, the search document keeps
@@ -463,16 +491,6 @@ func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 		_ = m.indexarPalabras(ctx, id, words)
 	}
 	return d, err
-}
-
-func (m *Mongo) SetActivo(ctx context.Context, id int64, activo bool, cond handlers.Cambio) (handlers.Cliente, error) {
-	return m.cambiar(ctx, id, cond, func(cur handlers.Cliente) (bson.D, error) {
-		if cur.Activo == activo {
-			return nil, nil // already so: a no-op
-		}
-		return bson.D{{Key: "activo", Value: activo}, {Key: "lastOp", Value: cond.IdempotencyKey},
-			{Key: "cambio", Value: handlers.CambioDeEstado(cur.Activo, activo)}}, nil
-	}, handlers.Campos{})
 }
 
 // cambiar changes customer id: it reads the customer, checks cond, asks

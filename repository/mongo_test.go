@@ -136,13 +136,19 @@ func TestOutboxContract(t *testing.T) {
 	})
 }
 
+func TestAuditoriaContract(t *testing.T) {
+	storetest.RunAuditoria(t, func(t *testing.T) handlers.Auditoria {
+		return newStore(t, newDatabase(t)).Auditoria()
+	})
+}
+
 func TestStoredDocument(t *testing.T) {
 	m := newStore(t, newDatabase(t))
 	ctx := testCtx(t)
 	// Not in UTC and below the millisecond, to see both normalised.
 	lima := time.FixedZone("PET", -5*3600)
 	fecha := time.Date(2026, 1, 31, 22, 30, 0, 123_456_789, lima)
-	cl, err := m.Insert(ctx, storetest.Campos(1), fecha, "")
+	cl, err := m.Insert(ctx, storetest.Campos(1), fecha, handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +256,7 @@ func TestEnsureSchema(t *testing.T) {
 		if _, err := fresh.counters.DeleteMany(ctx, bson.D{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fresh.Insert(ctx, storetest.Campos(3), time.Now(), ""); handlers.ErrorCode(err) != handlers.CodeInternal {
+		if _, err := fresh.Insert(ctx, storetest.Campos(3), time.Now(), handlers.Cambio{}); handlers.ErrorCode(err) != handlers.CodeInternal {
 			t.Fatalf("Insert without counter: %v, want an internal error", err)
 		}
 		if err := fresh.EnsureSchema(ctx); err != nil {
@@ -262,7 +268,7 @@ func TestEnsureSchema(t *testing.T) {
 
 func mustInsertID(t *testing.T, m *Mongo, n int, wantID int64) {
 	t.Helper()
-	cl, err := m.Insert(testCtx(t), storetest.Campos(n), time.Now(), "")
+	cl, err := m.Insert(testCtx(t), storetest.Campos(n), time.Now(), handlers.Cambio{})
 	if err != nil {
 		t.Fatalf("Insert: %v", err)
 	}
@@ -319,7 +325,7 @@ func TestInsertSeveralWorkers(t *testing.T) {
 		m := newStore(t, database)
 		for i := range perWorker {
 			wg.Go(func() {
-				cl, err := m.Insert(testCtx(t), storetest.Campos(w*perWorker+i), time.Now(), "")
+				cl, err := m.Insert(testCtx(t), storetest.Campos(w*perWorker+i), time.Now(), handlers.Cambio{})
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -354,7 +360,7 @@ func TestEmbeddedRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := m.Insert(ctx, storetest.Campos(1), time.Now(), "")
+	first, err := m.Insert(ctx, storetest.Campos(1), time.Now(), handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +392,7 @@ func TestEmbeddedRestart(t *testing.T) {
 		t.Fatalf("after restart: %+v, want %+v", got, first)
 	}
 	// Ids grow, but the rest of the first process's block stays unused.
-	second, err := m.Insert(ctx, storetest.Campos(2), time.Now(), "")
+	second, err := m.Insert(ctx, storetest.Campos(2), time.Now(), handlers.Cambio{})
 	if err != nil || second.ID != first.ID+idBlockSize {
 		t.Fatalf("insert after restart = id %d, %v; want id %d", second.ID, err, first.ID+idBlockSize)
 	}
@@ -425,6 +431,9 @@ func TestEnsureSchemaMigratesCustomers(t *testing.T) {
 			{Key: "apellido", Value: "Quispe"}, {Key: "email", Value: c.Email}, {Key: "telefono", Value: c.Telefono},
 			{Key: "direccion", Value: c.Direccion}, {Key: "fechaRegistro", Value: fecha}, {Key: "activo", Value: i != 2},
 			{Key: "version", Value: int64(i)}, {Key: "lastOp", Value: fmt.Sprint("op-", i)}}
+		if i == 2 {
+			d = append(d, bson.E{Key: "anonimizado", Value: true})
+		}
 		if i == 3 { // as the first version wrote them
 			d = append(d, bson.E{Key: "palabras", Value: bson.A{"maria", "jose", "quispe"}}, bson.E{Key: "mesRegistro", Value: "2025-07"})
 		}
@@ -453,7 +462,7 @@ func TestEnsureSchemaMigratesCustomers(t *testing.T) {
 		} {
 			got, err := get()
 			if err != nil || got.ID != int64(i) || got.Version != int64(i) || got.Activo != (i != 2) ||
-				got.LastOp != fmt.Sprint("op-", i) || !got.FechaRegistro.Equal(fecha) {
+				got.LastOp != fmt.Sprint("op-", i) || !got.FechaRegistro.Equal(fecha) || got.Anonimizado != (i == 2) {
 				t.Fatalf("%s(customer %d) after the copy = %+v, %v", name, i, got, err)
 			}
 		}
@@ -469,7 +478,7 @@ func TestEnsureSchemaMigratesCustomers(t *testing.T) {
 		t.Fatalf("active customers after the copy: %d, %v; want 2", len(got), err)
 	}
 	mustInsertID(t, m, 4, 4)
-	if _, err := m.Insert(ctx, storetest.Campos(1), time.Now(), ""); handlers.ErrorCode(err) != handlers.CodeConflict {
+	if _, err := m.Insert(ctx, storetest.Campos(1), time.Now(), handlers.Cambio{}); handlers.ErrorCode(err) != handlers.CodeConflict {
 		t.Fatalf("insert of a copied customer's dni = %v, want a conflict", err)
 	}
 	names, err := m.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: clientesV1Coll}})
@@ -542,7 +551,7 @@ func TestStaleKeyDocuments(t *testing.T) {
 	point("dni", b.DNI, 999)
 	dup := storetest.Campos(4)
 	dup.DNI = b.DNI
-	if _, err := m.Insert(ctx, dup, time.Now(), ""); handlers.ErrorCode(err) != handlers.CodeConflict {
+	if _, err := m.Insert(ctx, dup, time.Now(), handlers.Cambio{}); handlers.ErrorCode(err) != handlers.CodeConflict {
 		t.Fatalf("insert of a held dni behind a stale key = %v, want a conflict", err)
 	}
 	if got, err := m.GetByDNI(ctx, b.DNI); err != nil || got.ID != b.ID {
@@ -552,7 +561,7 @@ func TestStaleKeyDocuments(t *testing.T) {
 
 func mustInsert(t *testing.T, m *Mongo, n int) handlers.Cliente {
 	t.Helper()
-	c, err := m.Insert(testCtx(t), storetest.Campos(n), time.Now(), "")
+	c, err := m.Insert(testCtx(t), storetest.Campos(n), time.Now(), handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -584,7 +593,7 @@ func TestStaleSearchDocuments(t *testing.T) {
 	ctx := testCtx(t)
 	c := storetest.Campos(1)
 	c.Nombre, c.Apellido = "Rosa", "Castro"
-	rosa, err := m.Insert(ctx, c, time.Now(), "")
+	rosa, err := m.Insert(ctx, c, time.Now(), handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
 	}

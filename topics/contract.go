@@ -98,6 +98,12 @@ const (
 	TypeCompras Type = "cliente.compras"
 	// TypeResumen returns a customer's purchase totals and lifetime value.
 	TypeResumen Type = "cliente.resumen"
+	// TypeAuditoria pages through a customer's audit trail, newest first.
+	TypeAuditoria Type = "cliente.auditoria"
+	// TypeDatos returns everything held about a customer in one document.
+	TypeDatos Type = "cliente.datos"
+	// TypeAnonimizar erases a customer's personal data for good.
+	TypeAnonimizar Type = "cliente.anonimizar"
 )
 
 // Sales event types, on the sales events topic. They are not requests:
@@ -160,6 +166,15 @@ type IDs struct {
 // page size (1 to handlers.MaxLimiteCompras, default
 // handlers.DefaultLimiteCompras) and the cursor a previous page returned.
 type Compras struct {
+	ID     int64  `json:"id"`
+	Limite *int   `json:"limite,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// Auditoria is the payload of TypeAuditoria: the customer, and optionally
+// the page size (1 to handlers.MaxLimiteAuditoria, default
+// handlers.DefaultLimiteAuditoria) and the cursor a previous page returned.
+type Auditoria struct {
 	ID     int64  `json:"id"`
 	Limite *int   `json:"limite,omitempty"`
 	Cursor string `json:"cursor,omitempty"`
@@ -257,5 +272,11 @@ func ValidarParaVenta(id int64) Call { return Call{Type: TypeValidarParaVenta, D
 func ComprasDe(q Compras) Call { return Call{Type: TypeCompras, Data: q} }
 
 func ResumenDe(id int64) Call { return Call{Type: TypeResumen, Data: ID{ID: id}} }
+
+func AuditoriaDe(q Auditoria) Call { return Call{Type: TypeAuditoria, Data: q} }
+
+func DatosDe(id int64) Call { return Call{Type: TypeDatos, Data: ID{ID: id}} }
+
+func Anonimizar(id int64) Call { return Call{Type: TypeAnonimizar, Key: idKey(id), Data: ID{ID: id}} }
 
 func idKey(id int64) string { return strconv.FormatInt(id, 10) }

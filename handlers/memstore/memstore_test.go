@@ -24,3 +24,7 @@ func TestHistorialContract(t *testing.T) {
 func TestOutboxContract(t *testing.T) {
 	storetest.RunOutbox(t, func(*testing.T) handlers.Outbox { return memstore.NewOutbox() })
 }
+
+func TestAuditoriaContract(t *testing.T) {
+	storetest.RunAuditoria(t, func(*testing.T) handlers.Auditoria { return memstore.NewAuditoria() })
+}

@@ -31,6 +31,8 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
 		{"ConditionalChanges", testConditional},
 		{"LastOp", testLastOp},
 		{"Cambio", testCambio},
+		{"Registro", testRegistro},
+		{"Anonimizar", testAnonimizar},
 		{"List", testList},
 		{"SearchAndDates", testSearchAndDates},
 		{"KeysChangeHands", testKeysChangeHands},
@@ -69,7 +71,7 @@ func Campos(n int) handlers.Campos {
 
 func mustInsert(t *testing.T, s handlers.Store, c handlers.Campos) handlers.Cliente {
 	t.Helper()
-	cl, err := s.Insert(ctx(t), c, fecha, "")
+	cl, err := s.Insert(ctx(t), c, fecha, handlers.Cambio{})
 	if err != nil {
 		t.Fatalf("Insert(%+v): %v", c, err)
 	}
@@ -97,6 +99,10 @@ func wantSame(t *testing.T, got, want handlers.Cliente) {
 	}
 	got.FechaRegistro, want.FechaRegistro = time.Time{}, time.Time{}
 	got.Cambio, want.Cambio = "", "" // testCambio checks it
+	if (got.Registro == nil) != (want.Registro == nil) {
+		t.Fatalf("Registro = %+v, want %+v", got.Registro, want.Registro)
+	}
+	got.Registro, want.Registro = nil, nil // testRegistro checks it
 	if got != want {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}
@@ -145,12 +151,12 @@ func testInsertConflicts(t *testing.T, s handlers.Store) {
 
 	sameDNI := Campos(2)
 	sameDNI.DNI = Campos(1).DNI
-	_, err := s.Insert(ctx(t), sameDNI, fecha, "")
+	_, err := s.Insert(ctx(t), sameDNI, fecha, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeConflict, "dni")
 
 	sameEmail := Campos(3)
 	sameEmail.Email = Campos(1).Email
-	_, err = s.Insert(ctx(t), sameEmail, fecha, "")
+	_, err = s.Insert(ctx(t), sameEmail, fecha, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeConflict, "email")
 
 	// A failed insert must not leave anything behind.
@@ -245,7 +251,7 @@ func testSetActivo(t *testing.T, s handlers.Store) {
 			t.Fatalf("lookup of deleted customer = %+v, %v", got, err)
 		}
 	}
-	_, err = s.Insert(ctx(t), Campos(1), fecha, "")
+	_, err = s.Insert(ctx(t), Campos(1), fecha, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeConflict, "dni")
 
 	got, err = s.SetActivo(ctx(t), a.ID, true, handlers.Cambio{})
@@ -309,7 +315,7 @@ func testConcurrentSameDNI(t *testing.T, s handlers.Store) {
 			defer wg.Done()
 			c := Campos(100 + i)
 			c.DNI = "44444444"
-			_, errs[i] = s.Insert(ctx(t), c, fecha, "")
+			_, errs[i] = s.Insert(ctx(t), c, fecha, handlers.Cambio{})
 		}()
 	}
 	wg.Wait()
@@ -353,7 +359,7 @@ func testConcurrentDistinct(t *testing.T, s handlers.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl, err := s.Insert(ctx(t), Campos(200+i), fecha, "")
+			cl, err := s.Insert(ctx(t), Campos(200+i), fecha, handlers.Cambio{})
 			ids[i], errs[i] = cl.ID, err
 		}()
 	}
@@ -418,7 +424,7 @@ func testConditional(t *testing.T, s handlers.Store) {
 // The idempotency key of each applied change is kept with the customer,
 // written by the change itself; a no-op SetActivo leaves it as it was.
 func testLastOp(t *testing.T, s handlers.Store) {
-	a, err := s.Insert(ctx(t), Campos(1), fecha, "op-1")
+	a, err := s.Insert(ctx(t), Campos(1), fecha, handlers.Cambio{IdempotencyKey: "op-1"})
 	if err != nil || a.LastOp != "op-1" {
 		t.Fatalf("Insert = %+v, %v", a, err)
 	}
@@ -487,7 +493,7 @@ func testSearchAndDates(t *testing.T, s handlers.Store) {
 	insert := func(n int, nombre, apellido string, registrado time.Time) int64 {
 		c := Campos(n)
 		c.Nombre, c.Apellido = nombre, apellido
-		got, err := s.Insert(ctx(t), c, registrado, "")
+		got, err := s.Insert(ctx(t), c, registrado, handlers.Cambio{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -562,7 +568,7 @@ func testKeysChangeHands(t *testing.T, s handlers.Store) {
 	b := mustInsert(t, s, Campos(1))
 	// A third customer fails to take a's values, then takes b's old ones
 	// after b moves on.
-	_, err := s.Insert(ctx(t), Campos(2), fecha, "")
+	_, err := s.Insert(ctx(t), Campos(2), fecha, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeConflict, "dni")
 	if _, err := s.Replace(ctx(t), b.ID, Campos(3), nil, handlers.Cambio{}); err != nil {
 		t.Fatal(err)
@@ -597,7 +603,7 @@ func testListPages(t *testing.T, s handlers.Store) {
 		if i%4 == 0 { // a failed insert: may leave a gap in the ids
 			dup := Campos(1000 + i)
 			dup.DNI = Campos(i).DNI
-			_, err := s.Insert(ctx(t), dup, fecha, "")
+			_, err := s.Insert(ctx(t), dup, fecha, handlers.Cambio{})
 			wantCode(t, err, handlers.CodeConflict, "dni")
 		}
 		if i%3 == 0 {
@@ -671,7 +677,7 @@ func testSearchPages(t *testing.T, s handlers.Store) {
 		if i%7 == 0 {
 			c.Nombre, c.Apellido = "Zoila", "Quispe Ñahui"
 		}
-		cl, err := s.Insert(ctx(t), c, fecha, "")
+		cl, err := s.Insert(ctx(t), c, fecha, handlers.Cambio{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -735,7 +741,7 @@ func testListWalkUnderChanges(t *testing.T, s handlers.Store) {
 				return
 			default:
 			}
-			if _, err := s.Insert(ctx(t), Campos(n+1+i), fecha, ""); err != nil {
+			if _, err := s.Insert(ctx(t), Campos(n+1+i), fecha, handlers.Cambio{}); err != nil {
 				t.Error(err)
 				return
 			}
