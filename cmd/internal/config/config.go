@@ -40,8 +40,10 @@ type Common struct {
 type Worker struct {
 	Kafka
 	Common
-	// HTTPAddr serves /healthz, /readyz and /metrics.
+	// HTTPAddr serves /healthz, /readyz and /metrics (and /debug/pprof/
+	// with Pprof): the worker's only, internal, listener.
 	HTTPAddr      string `env:"HTTP_ADDR" envDefault:"127.0.0.1:9091"`
+	Pprof         bool   `env:"PPROF" envDefault:"false"`
 	MongoURI      string `env:"MONGODB_URI" envDefault:"mongodb://127.0.0.1:27017"`
 	MongoDatabase string `env:"MONGODB_DATABASE" envDefault:"cliente"`
 	Group         string `env:"WORKER_GROUP" envDefault:"cliente-worker"`
