@@ -144,11 +144,15 @@ func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zer
 		Topic: km.Topic, Partition: km.Partition, Offset: km.Offset,
 		Key: km.Key, Body: km.Value, Routing: routingOf(km.Headers), Type: peekType(km.Value), headers: km.Headers,
 	}
+	dl, hasDL := header(km.Headers, HeaderDeadline)
+	m.Deadline = deadlineOf(dl, hasDL, m.Routing, km.Time)
 	res, err := cfg.Handler(ctx, m)
 	if errors.Is(err, errAbandoned) {
 		return false
 	}
-	if !m.Routing.HasReply() {
+	// Nobody waits for the reply of an expired request: sending it would
+	// only add to the load that made it expire.
+	if !m.Routing.HasReply() || errors.Is(err, errExpired) {
 		return true
 	}
 	msg, err := replyMessage(m.Routing, NewReply(m.Type, res, err))

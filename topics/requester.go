@@ -165,6 +165,10 @@ func (r *Requester) Call(ctx context.Context, c Call) (Reply, error) {
 	if c.Key != "" {
 		msg.Key = []byte(c.Key)
 	}
+	// The worker neither runs nor applies the request once this passes.
+	if d, ok := ctx.Deadline(); ok {
+		msg.Headers = append(msg.Headers, kafka.Header{Key: HeaderDeadline, Value: EncodeDeadline(d)})
+	}
 	if err := r.writer.WriteMessages(ctx, msg); err != nil {
 		if ctx.Err() != nil {
 			return Reply{}, fmt.Errorf("%w: %w", ErrNoReply, ctx.Err())

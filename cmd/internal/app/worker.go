@@ -88,6 +88,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		topics.Observe(log, topics.NewWorkerMetrics(m.Registerer)),
 		deadLetters.Middleware(),
 		topics.Recover(log),
+		topics.Deadlines(time.Now),
 		topics.Retry(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
 	// An event given up would be lost: retry while the database is down,
 	// for as long as the worker runs.
