@@ -91,6 +91,10 @@ type Edge struct {
 	ReplyTopic     string        `env:"REPLY_TOPIC"`
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s"`
 	MaxBodyBytes   int64         `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+	// MaxInFlight bounds the API requests the edge serves at once; beyond
+	// it the edge answers 503 with Retry-After rather than queue them into
+	// timeouts. 0 means no bound.
+	MaxInFlight int `env:"EDGE_MAX_IN_FLIGHT" envDefault:"1024"`
 }
 
 // Load fills cfg (a pointer to Worker or Edge) from environ, a list of
