@@ -66,7 +66,8 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 		ReadLagInterval:   -1,
 		ErrorLogger:       kafkaLogger(cfg.Log),
 	}))
-	writer := newWriter(cfg.Cluster, replyBalancer{})
+	// Replies of concurrent handlers share produce requests.
+	writer := newBatchWriter(cfg.Cluster, replyBalancer{}, false)
 	log := cfg.Log.With().Str("topic", cfg.Topic).Logger()
 
 	// Work outlives ctx by up to DrainTimeout so in-flight messages can
@@ -139,7 +140,7 @@ func fetchLoop(ctx context.Context, reader *kafka.Reader, lanes *lanes, commits 
 // handleOne runs the handler and writes the reply, if one was asked for.
 // It reports whether the message may be committed: not if the handler
 // abandoned it.
-func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zerolog.Logger, km kafka.Message) bool {
+func handleOne(ctx context.Context, cfg ConsumerConfig, w *batchWriter, log zerolog.Logger, km kafka.Message) bool {
 	m := Message{
 		Topic: km.Topic, Partition: km.Partition, Offset: km.Offset,
 		Key: km.Key, Body: km.Value, Routing: routingOf(km.Headers), Type: peekType(km.Value), headers: km.Headers,
@@ -172,10 +173,15 @@ func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zer
 	return true
 }
 
-// writeReply writes msg, retrying while its topic is unknown: a requester
+// messageWriter is a kafka.Writer or a batchWriter.
+type messageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// writeReply writes msgs, retrying while its topic is unknown: a requester
 // may create its reply topic moments before its first request, and the
 // writer learns of it only at its next metadata refresh.
-func writeReply(ctx context.Context, w *kafka.Writer, msgs ...kafka.Message) error {
+func writeReply(ctx context.Context, w messageWriter, msgs ...kafka.Message) error {
 	for {
 		err := w.WriteMessages(ctx, msgs...)
 		if !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) {
