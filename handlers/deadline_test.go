@@ -45,7 +45,11 @@ func TestCommandsPastTheirDeadlineAreNotApplied(t *testing.T) {
 		}
 		return c
 	}
-	other := func() handlers.Datos { d := valid(); d.DNI, d.Email = ptr("20000000"), ptr("otra@example.pe"); return d }
+	other := func() handlers.Datos {
+		d := valid()
+		d.DNI, d.Email = ptr("20000000"), ptr("otra@example.pe")
+		return d
+	}
 	for _, tc := range []struct {
 		name     string
 		slow     bool          // the deadline passes during Begin

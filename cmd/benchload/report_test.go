@@ -69,7 +69,9 @@ func TestHighestSustainedAndTable(t *testing.T) {
 func TestRecoveryTime(t *testing.T) {
 	t0 := time.Unix(100, 0)
 	w := 250 * time.Millisecond
-	at := func(d time.Duration, lat time.Duration, ok bool) sample { return sample{start: t0.Add(d), latency: lat, ok: ok} }
+	at := func(d time.Duration, lat time.Duration, ok bool) sample {
+		return sample{start: t0.Add(d), latency: lat, ok: ok}
+	}
 	for _, tc := range []struct {
 		name   string
 		s      []sample
