@@ -75,7 +75,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	commits := newCommitter(reader, log)
+	commits := newCommitter(reader.CommitMessages, commitInterval, log)
 	go commits.run(workCtx)
 
 	lanes := newLanes(cfg.Ordered, max(cfg.Concurrency, 1), cfg.LaneKey)
@@ -264,13 +264,22 @@ func (l *lanes) close() {
 
 // committer commits offsets in order per partition: an offset is committed
 // only when it and every offset fetched before it on its partition are done.
-// One goroutine owns the bookkeeping and coalesces commits under load.
+// One goroutine owns the bookkeeping and coalesces commits: at most one
+// commit per interval, carrying the highest committable offset of every
+// partition. Commits are off the reply path, so the interval adds no
+// latency; it only widens what a crash redelivers.
 type committer struct {
-	reader  *kafka.Reader
-	log     zerolog.Logger
-	events  chan commitEvent
-	stopped chan struct{}
+	commit   func(ctx context.Context, msgs ...kafka.Message) error
+	interval time.Duration
+	log      zerolog.Logger
+	events   chan commitEvent
+	stopped  chan struct{}
 }
+
+// commitInterval is the committer's: a few commits a second per consumer
+// instead of one per handful of messages (the group coordinator's work on
+// the broker), for at most this much more redelivery after a crash.
+const commitInterval = 20 * time.Millisecond
 
 type commitEvent struct {
 	msg  kafka.Message
@@ -287,8 +296,8 @@ type partitionOffsets struct {
 	done    map[int64]kafka.Message
 }
 
-func newCommitter(r *kafka.Reader, log zerolog.Logger) *committer {
-	return &committer{reader: r, log: log, events: make(chan commitEvent, 1024), stopped: make(chan struct{})}
+func newCommitter(commit func(ctx context.Context, msgs ...kafka.Message) error, interval time.Duration, log zerolog.Logger) *committer {
+	return &committer{commit: commit, interval: interval, log: log, events: make(chan commitEvent, 1024), stopped: make(chan struct{})}
 }
 
 func (c *committer) fetched(m kafka.Message) { c.events <- commitEvent{msg: m} }
@@ -303,10 +312,16 @@ func (c *committer) close() {
 func (c *committer) run(ctx context.Context) {
 	defer close(c.stopped)
 	parts := map[partitionKey]*partitionOffsets{}
+	var last time.Time
+	ready := map[partitionKey]kafka.Message{}
 	for ev := range c.events {
-		ready := map[partitionKey]kafka.Message{}
 		c.apply(parts, ev, ready)
-		// Coalesce whatever else is already queued into one commit.
+		if len(ready) == 0 {
+			continue
+		}
+		// Gather what comes until the interval since the last commit is
+		// over; a closed queue commits at once.
+		wait := time.NewTimer(time.Until(last.Add(c.interval)))
 		for more := true; more; {
 			select {
 			case ev, ok := <-c.events:
@@ -315,20 +330,20 @@ func (c *committer) run(ctx context.Context) {
 					break
 				}
 				c.apply(parts, ev, ready)
-			default:
+			case <-wait.C:
 				more = false
 			}
 		}
-		if len(ready) == 0 {
-			continue
-		}
+		wait.Stop()
 		msgs := make([]kafka.Message, 0, len(ready))
 		for _, m := range ready {
 			msgs = append(msgs, m)
 		}
 		commitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := c.reader.CommitMessages(commitCtx, msgs...)
+		err := c.commit(commitCtx, msgs...)
 		cancel()
+		last = time.Now()
+		clear(ready)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			// After a rebalance the new owner starts from the last commit:
 			// a failed commit means redelivery, not loss.
