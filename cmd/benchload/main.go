@@ -98,7 +98,7 @@ func run(ctx context.Context, environ []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	self := proc{"loadgen", os.Getpid()}
+	self := proc{loadgen, os.Getpid()}
 	procs := append(slices.Clone(t.procs), self)
 	names := make([]string, len(procs))
 	for i, p := range procs {
