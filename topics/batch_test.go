@@ -17,23 +17,31 @@ import (
 	"github.com/jea/cliente/topics/embedded"
 )
 
-// Every message of concurrent writers arrives, and one key's messages keep
-// their order.
-func TestBatchWriterKeepsOrder(t *testing.T) {
+// newBatchTopic starts kfake with a topic of its own and a batch writer
+// for it, all stopped when the test ends.
+func newBatchTopic(t *testing.T, partitions int) (context.Context, Cluster, string, *batchWriter) {
+	t.Helper()
 	b, err := embedded.Start(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(b.Close)
 	cluster := Cluster{Brokers: b.Addrs()}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	topic := fmt.Sprintf("batch%d", time.Now().UnixNano())
-	if err := EnsureTopics(ctx, cluster, zerolog.Nop(), TopicSpec{Name: topic, Partitions: 3, ReplicationFactor: 1}); err != nil {
+	if err := EnsureTopics(ctx, cluster, zerolog.Nop(), TopicSpec{Name: topic, Partitions: partitions, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	w := newBatchWriter(cluster, requestBalancer, true)
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
+	return ctx, cluster, topic, w
+}
+
+// Every message of concurrent writers arrives, and one key's messages keep
+// their order.
+func TestBatchWriterKeepsOrder(t *testing.T) {
+	ctx, cluster, topic, w := newBatchTopic(t, 3)
 
 	const keys, perKey, keyless = 20, 25, 100
 	var wg sync.WaitGroup
@@ -145,20 +153,7 @@ func (s slowProduce) RoundTrip(ctx context.Context, addr net.Addr, req protocol.
 // in the next one: 100 concurrent writes to one partition take a few
 // produce requests, not 100.
 func TestBatchWriterSendsWhatQueuedDuringAProduceInOne(t *testing.T) {
-	b, err := embedded.Start(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	cluster := Cluster{Brokers: b.Addrs()}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	topic := fmt.Sprintf("batch%d", time.Now().UnixNano())
-	if err := EnsureTopics(ctx, cluster, zerolog.Nop(), TopicSpec{Name: topic, Partitions: 1, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
-	w := newBatchWriter(cluster, requestBalancer, true)
-	defer w.Close()
+	ctx, _, topic, w := newBatchTopic(t, 1)
 	w.w.Transport = slowProduce{RoundTripper: w.w.Transport, delay: 50 * time.Millisecond}
 	// The first write alone: an idle writer sends at once.
 	if err := w.WriteMessages(ctx, kafka.Message{Topic: topic, Value: []byte("first")}); err != nil {

@@ -3,12 +3,10 @@ package topics_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/handlers/memstore"
@@ -21,17 +19,10 @@ import (
 func TestRequestPastItsDeadlineIsNotApplied(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	bs := brokers(t)
-	prefix := fmt.Sprintf("t%d.", time.Now().UnixNano())
+	log, bs, prefix := provision(t, ctx)
 	cmd, qry := prefix+"cmd", prefix+"qry"
 	startCtx, startCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer startCancel()
-	if err := topics.EnsureTopics(startCtx, bs, log,
-		topics.TopicSpec{Name: cmd, Partitions: 3, ReplicationFactor: 1},
-		topics.TopicSpec{Name: qry, Partitions: 3, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
 	req, err := topics.NewRequester(startCtx, topics.RequesterConfig{
 		Cluster: bs, CommandTopic: cmd, QueryTopic: qry, ReplyTopic: prefix + "replies", Log: log,
 	})

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -106,7 +105,7 @@ func run(ctx context.Context, environ []string, stdout io.Writer) error {
 	}
 	set := &scenarioSet{base: t.base, customers: customers,
 		header: http.Header{"Authorization": {"Bearer " + t.token}, "Content-Type": {"application/json"}}}
-	fmt.Fprintf(stdout, "benchload: target %s, %d customers, %v steps, load average %s\n", cfg.Target, cfg.Customers, cfg.Step, loadAverage())
+	fmt.Fprintf(stdout, "benchload: target %s, %d customers, %v steps, load average %s\n", cfg.Target, cfg.Customers, cfg.Step, edgehttp.LoadAverage())
 
 	var steps []step
 	var recs []recovery
@@ -156,18 +155,4 @@ func run(ctx context.Context, environ []string, stdout io.Writer) error {
 	fmt.Fprintln(stdout)
 	printReport(stdout, names, steps, recs)
 	return ctx.Err()
-}
-
-// loadAverage is /proc/loadavg's first three fields: how busy the machine
-// was, for the reader of the figures.
-func loadAverage() string {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(raw))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
