@@ -17,6 +17,9 @@ const userHZ = 100
 type proc struct {
 	name string
 	pid  int
+	// alone counts the process without its descendants: the load
+	// generator, whose children are the stack under load.
+	alone bool
 }
 
 // cpuOf reads the CPU time used so far by each process and its
@@ -37,6 +40,10 @@ func cpuOf(fs procfs.FS, procs []proc) []time.Duration {
 		}
 		st, err := pr.Stat()
 		if err != nil {
+			continue
+		}
+		if p.alone {
+			out[i] = time.Duration(st.UTime+st.STime) * time.Second / userHZ
 			continue
 		}
 		out[i] = treeTicks(st, children)

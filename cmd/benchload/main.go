@@ -97,7 +97,7 @@ func run(ctx context.Context, environ []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	self := proc{loadgen, os.Getpid()}
+	self := proc{name: loadgen, pid: os.Getpid(), alone: true}
 	procs := append(slices.Clone(t.procs), self)
 	names := make([]string, len(procs))
 	for i, p := range procs {

@@ -120,7 +120,7 @@ func startInfra(ctx context.Context, cfg config, logDir string) (*target, error)
 		if err != nil {
 			return nil, fmt.Errorf("%s of INFRA_DIR %s (make infra-up): %w", p.name, cfg.InfraDir, err)
 		}
-		infraProcs = append(infraProcs, proc{p.name, pid})
+		infraProcs = append(infraProcs, proc{name: p.name, pid: pid})
 	}
 	workerCreds, err := readEnvFile(filepath.Join(cfg.InfraDir, "credentials/kafka-cliente-worker.env"))
 	if err != nil {
@@ -173,7 +173,7 @@ func startInfra(ctx context.Context, cfg config, logDir string) (*target, error)
 	t := &target{
 		base: "http://" + addrs[1], token: token, mongoURI: cfg.MongoURI, database: database,
 		workerMetrics: "http://" + addrs[0] + "/metrics",
-		procs:         append([]proc{{"edge", edge.cmd.Process.Pid}, {"worker", worker.cmd.Process.Pid}}, infraProcs...),
+		procs:         append([]proc{{name: "edge", pid: edge.cmd.Process.Pid}, {name: "worker", pid: worker.cmd.Process.Pid}}, infraProcs...),
 		stop:          func() { edge.stop(); worker.stop(); issSrv.Close() },
 	}
 	fmt.Fprintf(os.Stderr, "benchload: edge %s (pprof http://%s/debug/pprof/), worker http://%s (pprof /debug/pprof/), database %s, logs %s\n",
@@ -217,7 +217,7 @@ func startRun(ctx context.Context, cfg config, logDir string) (*target, error) {
 	t := &target{
 		base: "http://" + addrs[0], token: string(tok), mongoURI: mongoURI, database: "cliente",
 		workerMetrics: "http://" + addrs[1] + "/metrics",
-		procs:         []proc{{"dev", dev.cmd.Process.Pid}},
+		procs:         []proc{{name: "dev", pid: dev.cmd.Process.Pid}},
 		stop:          dev.stop,
 	}
 	fmt.Fprintf(os.Stderr, "benchload: dev stack %s, worker http://%s, log %s\n", t.base, addrs[1], logPath)
