@@ -208,7 +208,8 @@ func deadlineOf(header []byte, hasHeader bool, r Routing, recordTime time.Time) 
 			return time.UnixMilli(ms)
 		}
 	}
-	if r.HasReply() && !recordTime.IsZero() {
+	// A record without a timestamp (-1, read as before 1970) gets none.
+	if r.HasReply() && recordTime.Unix() > 0 {
 		return recordTime.Add(DefaultReplyTimeout)
 	}
 	return time.Time{}

@@ -3,6 +3,7 @@ package topics_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,9 +116,14 @@ func TestDeadlineOf(t *testing.T) {
 		{"no header: the record's time plus the default reply timeout", "", false, withReply, rec.Add(topics.DefaultReplyTimeout)},
 		{"unreadable header counts as absent", "soon", true, withReply, rec.Add(topics.DefaultReplyTimeout)},
 		{"nobody waits: no deadline", "", false, topics.Routing{ReplyPartition: -1}, time.Time{}},
+		{"a record without a timestamp gets none", "", false, withReply, time.Time{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := topics.DeadlineOf([]byte(tc.header), tc.has, tc.r, rec); !got.Equal(tc.want) {
+			recTime := rec
+			if strings.Contains(tc.name, "without a timestamp") {
+				recTime = time.UnixMilli(-1)
+			}
+			if got := topics.DeadlineOf([]byte(tc.header), tc.has, tc.r, recTime); !got.Equal(tc.want) {
 				t.Fatalf("deadline %v, want %v", got, tc.want)
 			}
 		})

@@ -110,6 +110,10 @@ func Retry(p RetryPolicy) Middleware {
 					(p.Attempts > 0 && attempt >= p.Attempts) {
 					return res, err
 				}
+				// Nobody waits for the answer of a retry past the deadline.
+				if !m.Deadline.IsZero() && !time.Now().Before(m.Deadline) {
+					return res, err
+				}
 				if !wait.Wait(ctx) {
 					if p.Attempts == 0 {
 						return res, fmt.Errorf("%w: %w", errAbandoned, err)
