@@ -66,14 +66,19 @@ func (c *child) stop() {
 	}
 }
 
-// freeAddr is a 127.0.0.1 address with a port free right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freeAddrs are n distinct 127.0.0.1 addresses with ports free right now:
+// all are held until all are chosen, so none is handed out twice.
+func freeAddrs(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs, nil
 }
 
 // withEnv returns environ with the given KEY=value pairs replacing any
@@ -147,12 +152,10 @@ func startInfra(ctx context.Context, cfg config, logDir string) (*target, error)
 		issSrv.Close()
 		return nil, err
 	}
-	addrs := make([]string, 4)
-	for i := range addrs {
-		if addrs[i], err = freeAddr(); err != nil {
-			issSrv.Close()
-			return nil, err
-		}
+	addrs, err := freeAddrs(3)
+	if err != nil {
+		issSrv.Close()
+		return nil, err
 	}
 	database := fmt.Sprintf("cliente_benchload_%d", time.Now().Unix())
 	common := []string{"KAFKA_BROKERS=" + cfg.KafkaBrokers, "LOG_LEVEL=" + cfg.LogLevel, "PPROF=1"}
@@ -189,12 +192,9 @@ func startInfra(ctx context.Context, cfg config, logDir string) (*target, error)
 // its own.
 func startRun(ctx context.Context, cfg config, logDir string) (*target, error) {
 	dataDir := filepath.Join(logDir, "data")
-	addrs := make([]string, 2)
-	var err error
-	for i := range addrs {
-		if addrs[i], err = freeAddr(); err != nil {
-			return nil, err
-		}
+	addrs, err := freeAddrs(2)
+	if err != nil {
+		return nil, err
 	}
 	logPath := filepath.Join(logDir, "dev.log")
 	dev, err := startChild(filepath.Join(cfg.BinDir, "dev"), withEnv(os.Environ(),
