@@ -16,8 +16,8 @@ type deadlineKey struct{}
 // WithDeadline returns ctx carrying the time by which the caller stops
 // waiting for the answer. It is not a context deadline on purpose: a
 // command checks it before its first write and then runs to completion,
-// because cutting the writes that follow (the event, the idempotency
-// record) short would leave a change without its event.
+// because cutting the writes that follow (the audit entry, the event, the
+// idempotency record) short would leave a change without them.
 func WithDeadline(ctx context.Context, t time.Time) context.Context {
 	return context.WithValue(ctx, deadlineKey{}, t)
 }
