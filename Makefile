@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 PKGS     := ./...
 
 .PHONY: run test test-rules vet fmt-check fuzz bench build clean help \
-        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client bench-list bench-store
+        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client bench-list bench-store bench-load
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -165,3 +165,15 @@ bench-client: infra-up ## time BENCH_N Go-client calls (ValidarParaVenta, Obtene
 	kill $$pid 2>/dev/null; wait $$pid; \
 	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 40 $$data/dev.log; fi; \
 	rm -rf $$data; exit $$rc
+
+# bench-load: open-loop constant-rate steps (cmd/benchload, vegeta) against
+# BENCH_LOAD_TARGET: `run` (the `make run` binary on a fresh data folder)
+# or `infra` (cmd/edge and cmd/worker as separate processes on the real
+# infrastructure, which it starts). Tunables: BENCH_LOAD_RATES,
+# BENCH_LOAD_POST_RATES, BENCH_LOAD_STEP, BENCH_LOAD_CUSTOMERS,
+# BENCH_LOAD_SCENARIOS, BENCH_LOAD_TIMEOUT (cmd/benchload/main.go). Not in CI.
+BENCH_LOAD_TARGET ?= run
+bench-load: $(if $(filter infra,$(BENCH_LOAD_TARGET)),infra-up) ## open-loop load steps: rates, latency, CPU per request of every process (BENCH_LOAD_TARGET=run|infra)
+	$(GO) build -o bin/ ./cmd/dev ./cmd/edge ./cmd/worker
+	BENCH_LOAD_TARGET=$(BENCH_LOAD_TARGET) INFRA_DIR='$(INFRA_DIR)' KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) \
+	  $(GO) run ./cmd/benchload

@@ -85,6 +85,11 @@ func fingerprint(op string, parts ...any) string {
 func (s *Service) idempotent(ctx context.Context, key, hash string,
 	locate func(ctx context.Context) (Cliente, bool, error),
 	apply func() (Cliente, error)) (Cliente, error) {
+	// Checked before the first write and again right before the change: a
+	// change is never started once its caller stopped waiting.
+	if err := s.checkDeadline(ctx); err != nil {
+		return Cliente{}, err
+	}
 	if key == "" {
 		c, err := apply()
 		if err == nil && c.LastOp == key {
@@ -116,6 +121,9 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 			}
 			return c, s.idem.Finish(ctx, key, storedResultOf(c, nil))
 		}
+	}
+	if err := s.checkDeadline(ctx); err != nil {
+		return Cliente{}, err // Begin's record stays open: a retry goes on from it
 	}
 	c, err := apply()
 	if err == nil && c.LastOp == key { // else a no-op: nothing changed

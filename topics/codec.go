@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jea/cliente/handlers"
 )
@@ -187,4 +189,28 @@ func DecodePartition(b []byte) (int32, bool) {
 	}
 	p := int32(binary.BigEndian.Uint32(b))
 	return p, p >= 0
+}
+
+// DefaultReplyTimeout is how long a requester that sends no
+// HeaderDeadline is assumed to wait: Spring's ReplyingKafkaTemplate's
+// default reply timeout.
+const DefaultReplyTimeout = 5 * time.Second
+
+// EncodeDeadline is the HeaderDeadline value of t.
+func EncodeDeadline(t time.Time) []byte { return strconv.AppendInt(nil, t.UnixMilli(), 10) }
+
+// deadlineOf is the request's deadline: its header, else, if a reply is
+// asked for, the record's time plus DefaultReplyTimeout; zero for none
+// (a request nobody waits for). An unreadable header counts as absent.
+func deadlineOf(header []byte, hasHeader bool, r Routing, recordTime time.Time) time.Time {
+	if hasHeader {
+		if ms, err := strconv.ParseInt(string(header), 10, 64); err == nil && ms > 0 {
+			return time.UnixMilli(ms)
+		}
+	}
+	// A record without a timestamp (-1, read as before 1970) gets none.
+	if r.HasReply() && recordTime.Unix() > 0 {
+		return recordTime.Add(DefaultReplyTimeout)
+	}
+	return time.Time{}
 }

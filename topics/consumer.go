@@ -66,7 +66,8 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 		ReadLagInterval:   -1,
 		ErrorLogger:       kafkaLogger(cfg.Log),
 	}))
-	writer := newWriter(cfg.Cluster, replyBalancer{})
+	// Replies of concurrent handlers share produce requests.
+	writer := newBatchWriter(cfg.Cluster, replyBalancer{}, false)
 	log := cfg.Log.With().Str("topic", cfg.Topic).Logger()
 
 	// Work outlives ctx by up to DrainTimeout so in-flight messages can
@@ -74,7 +75,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	commits := newCommitter(reader, log)
+	commits := newCommitter(reader.CommitMessages, commitInterval, log)
 	go commits.run(workCtx)
 
 	lanes := newLanes(cfg.Ordered, max(cfg.Concurrency, 1), cfg.LaneKey)
@@ -139,16 +140,20 @@ func fetchLoop(ctx context.Context, reader *kafka.Reader, lanes *lanes, commits 
 // handleOne runs the handler and writes the reply, if one was asked for.
 // It reports whether the message may be committed: not if the handler
 // abandoned it.
-func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zerolog.Logger, km kafka.Message) bool {
+func handleOne(ctx context.Context, cfg ConsumerConfig, w *batchWriter, log zerolog.Logger, km kafka.Message) bool {
 	m := Message{
 		Topic: km.Topic, Partition: km.Partition, Offset: km.Offset,
 		Key: km.Key, Body: km.Value, Routing: routingOf(km.Headers), Type: peekType(km.Value), headers: km.Headers,
 	}
+	dl, hasDL := header(km.Headers, HeaderDeadline)
+	m.Deadline = deadlineOf(dl, hasDL, m.Routing, km.Time)
 	res, err := cfg.Handler(ctx, m)
 	if errors.Is(err, errAbandoned) {
 		return false
 	}
-	if !m.Routing.HasReply() {
+	// Nobody waits for the reply of an expired request: sending it would
+	// only add to the load that made it expire.
+	if !m.Routing.HasReply() || errors.Is(err, errExpired) {
 		return true
 	}
 	msg, err := replyMessage(m.Routing, NewReply(m.Type, res, err))
@@ -168,10 +173,15 @@ func handleOne(ctx context.Context, cfg ConsumerConfig, w *kafka.Writer, log zer
 	return true
 }
 
-// writeReply writes msg, retrying while its topic is unknown: a requester
+// messageWriter is a kafka.Writer or a batchWriter.
+type messageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// writeReply writes msgs, retrying while its topic is unknown: a requester
 // may create its reply topic moments before its first request, and the
 // writer learns of it only at its next metadata refresh.
-func writeReply(ctx context.Context, w *kafka.Writer, msgs ...kafka.Message) error {
+func writeReply(ctx context.Context, w messageWriter, msgs ...kafka.Message) error {
 	for {
 		err := w.WriteMessages(ctx, msgs...)
 		if !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) {
@@ -254,13 +264,22 @@ func (l *lanes) close() {
 
 // committer commits offsets in order per partition: an offset is committed
 // only when it and every offset fetched before it on its partition are done.
-// One goroutine owns the bookkeeping and coalesces commits under load.
+// One goroutine owns the bookkeeping and coalesces commits: at most one
+// commit per interval, carrying the highest committable offset of every
+// partition. Commits are off the reply path, so the interval adds no
+// latency; it only widens what a crash redelivers.
 type committer struct {
-	reader  *kafka.Reader
-	log     zerolog.Logger
-	events  chan commitEvent
-	stopped chan struct{}
+	commit   func(ctx context.Context, msgs ...kafka.Message) error
+	interval time.Duration
+	log      zerolog.Logger
+	events   chan commitEvent
+	stopped  chan struct{}
 }
+
+// commitInterval is the committer's: a few commits a second per consumer
+// instead of one per handful of messages (the group coordinator's work on
+// the broker), for at most this much more redelivery after a crash.
+const commitInterval = 20 * time.Millisecond
 
 type commitEvent struct {
 	msg  kafka.Message
@@ -277,8 +296,8 @@ type partitionOffsets struct {
 	done    map[int64]kafka.Message
 }
 
-func newCommitter(r *kafka.Reader, log zerolog.Logger) *committer {
-	return &committer{reader: r, log: log, events: make(chan commitEvent, 1024), stopped: make(chan struct{})}
+func newCommitter(commit func(ctx context.Context, msgs ...kafka.Message) error, interval time.Duration, log zerolog.Logger) *committer {
+	return &committer{commit: commit, interval: interval, log: log, events: make(chan commitEvent, 1024), stopped: make(chan struct{})}
 }
 
 func (c *committer) fetched(m kafka.Message) { c.events <- commitEvent{msg: m} }
@@ -293,10 +312,16 @@ func (c *committer) close() {
 func (c *committer) run(ctx context.Context) {
 	defer close(c.stopped)
 	parts := map[partitionKey]*partitionOffsets{}
+	var last time.Time
+	ready := map[partitionKey]kafka.Message{}
 	for ev := range c.events {
-		ready := map[partitionKey]kafka.Message{}
 		c.apply(parts, ev, ready)
-		// Coalesce whatever else is already queued into one commit.
+		if len(ready) == 0 {
+			continue
+		}
+		// Gather what comes until the interval since the last commit is
+		// over; a closed queue commits at once.
+		wait := time.NewTimer(time.Until(last.Add(c.interval)))
 		for more := true; more; {
 			select {
 			case ev, ok := <-c.events:
@@ -305,20 +330,20 @@ func (c *committer) run(ctx context.Context) {
 					break
 				}
 				c.apply(parts, ev, ready)
-			default:
+			case <-wait.C:
 				more = false
 			}
 		}
-		if len(ready) == 0 {
-			continue
-		}
+		wait.Stop()
 		msgs := make([]kafka.Message, 0, len(ready))
 		for _, m := range ready {
 			msgs = append(msgs, m)
 		}
 		commitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := c.reader.CommitMessages(commitCtx, msgs...)
+		err := c.commit(commitCtx, msgs...)
 		cancel()
+		last = time.Now()
+		clear(ready)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			// After a rebalance the new owner starts from the last commit:
 			// a failed commit means redelivery, not loss.

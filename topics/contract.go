@@ -42,6 +42,12 @@ const (
 	HeaderErrorCode = "cliente_error"
 	// HeaderErrorMessage is the human-readable message of an error reply.
 	HeaderErrorMessage = "cliente_error_message"
+	// HeaderDeadline is when the requester stops waiting for the reply:
+	// decimal milliseconds since the Unix epoch, as UTF-8 text. The worker
+	// neither runs nor applies a request once it has passed (CONTRACT.md
+	// §2.4). Without it, a request that asks for a reply gets its record's
+	// timestamp plus DefaultReplyTimeout.
+	HeaderDeadline = "cliente_deadline"
 	// HeaderEventType is set on customer events to their type, so that a
 	// consumer can route them without parsing the body.
 	HeaderEventType = "cliente_evento"

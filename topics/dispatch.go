@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -21,6 +22,9 @@ type Message struct {
 	// Type is the body's "type" as sent, known or not ("" if the body has
 	// none or is too large to read): the reply echoes it.
 	Type Type
+	// Deadline is when the requester stops waiting (HeaderDeadline, or
+	// the default for a request that asks for a reply); zero for none.
+	Deadline time.Time
 
 	headers []kafka.Header // the record's headers, for its dead-letter copy
 }

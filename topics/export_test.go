@@ -1,6 +1,9 @@
 package topics
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Views of unexported handling state, for the external tests only.
 
@@ -14,3 +17,7 @@ func DeadLetterReasonOf(err error) string {
 }
 
 func Abandoned(err error) bool { return errors.Is(err, errAbandoned) }
+
+func DeadlineOf(header []byte, hasHeader bool, r Routing, recordTime time.Time) time.Time {
+	return deadlineOf(header, hasHeader, r, recordTime)
+}

@@ -37,6 +37,34 @@ func deadLetter(reason string, err error) error { return &poisonError{reason: re
 // it is not committed, so it is delivered again, and not counted.
 var errAbandoned = errors.New("not handled before shutdown")
 
+// errExpired marks a request whose requester's deadline passed before it
+// ran or before its change was written: it is not applied, gets no reply,
+// is committed, and is counted with the outcome "expired".
+var errExpired = &handlers.Error{Code: handlers.CodeUnavailable, Message: "the requester's deadline passed", Err: handlers.ErrDeadlinePassed}
+
+// Deadlines drops a request whose deadline (Message.Deadline) has passed
+// when it comes to run, and hands the deadline to the use case, which
+// checks it again right before its change is written
+// (handlers.WithDeadline). A request without one always runs. now is the
+// worker's clock.
+func Deadlines(now func() time.Time) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m Message) (any, error) {
+			if m.Deadline.IsZero() {
+				return next(ctx, m)
+			}
+			if !now().Before(m.Deadline) {
+				return nil, errExpired
+			}
+			res, err := next(handlers.WithDeadline(ctx, m.Deadline), m)
+			if errors.Is(err, handlers.ErrDeadlinePassed) {
+				return nil, fmt.Errorf("%w: %w", errExpired, err)
+			}
+			return res, err
+		}
+	}
+}
+
 // Recover turns a panic in the handler into an internal error, dead-lettered
 // as "panic", so one poisonous message cannot crash the worker.
 func Recover(log zerolog.Logger) Middleware {
@@ -77,7 +105,13 @@ func Retry(p RetryPolicy) Middleware {
 			wait := backoff.New(p.Backoff, p.Max)
 			for attempt := 1; ; attempt++ {
 				res, err := next(ctx, m)
-				if handlers.ErrorCode(err) != handlers.CodeUnavailable || (p.Attempts > 0 && attempt >= p.Attempts) {
+				// A request past its deadline stays unavailable: no retry.
+				if handlers.ErrorCode(err) != handlers.CodeUnavailable || errors.Is(err, handlers.ErrDeadlinePassed) ||
+					(p.Attempts > 0 && attempt >= p.Attempts) {
+					return res, err
+				}
+				// Nobody waits for the answer of a retry past the deadline.
+				if !m.Deadline.IsZero() && !time.Now().Before(m.Deadline) {
 					return res, err
 				}
 				if !wait.Wait(ctx) {
@@ -147,6 +181,8 @@ func Observe(log zerolog.Logger, metrics *HandlingMetrics) Middleware {
 
 			ev := log.WithLevel(metrics.routine)
 			switch code := handlers.ErrorCode(err); {
+			case errors.Is(err, errExpired):
+				// Expected under overload, and many: not a warning each.
 			case code == handlers.CodeInternal:
 				ev = log.Error().Err(err)
 			case code == handlers.CodeUnavailable:
@@ -174,6 +210,9 @@ func Observe(log zerolog.Logger, metrics *HandlingMetrics) Middleware {
 	}
 }
 
+// outcomeExpired counts the requests dropped by Deadlines.
+const outcomeExpired = "expired"
+
 // outcomeOf is the metric outcome of a handled message: the poison error's
 // own outcome, else the error's code, else the result's outcome, else ok.
 func outcomeOf(res any, err error) string {
@@ -181,6 +220,8 @@ func outcomeOf(res any, err error) string {
 	switch {
 	case errors.As(err, &p) && p.outcome != "":
 		return p.outcome
+	case errors.Is(err, errExpired):
+		return outcomeExpired
 	case err != nil:
 		return string(handlers.ErrorCode(err))
 	}

@@ -47,3 +47,22 @@ func TestRetryBounded(t *testing.T) {
 		t.Fatalf("a conflict was retried %d times", calls-1)
 	}
 }
+
+// Retries of an unavailable database stop at the request's deadline:
+// nobody waits for the answer after it.
+func TestRetryStopsAtTheDeadline(t *testing.T) {
+	calls := 0
+	h := Retry(RetryPolicy{Attempts: 100, Backoff: 10 * time.Millisecond, Max: 10 * time.Millisecond})(
+		func(context.Context, Message) (any, error) {
+			calls++
+			return nil, handlers.Errorf(handlers.CodeUnavailable, "db down")
+		})
+	start := time.Now()
+	_, err := h(context.Background(), Message{Deadline: start.Add(100 * time.Millisecond)})
+	if handlers.ErrorCode(err) != handlers.CodeUnavailable {
+		t.Fatalf("err = %v, want unavailable", err)
+	}
+	if elapsed := time.Since(start); elapsed > 500*time.Millisecond || calls >= 100 {
+		t.Fatalf("%d calls in %v: retried past the deadline", calls, elapsed)
+	}
+}

@@ -40,7 +40,7 @@ type RequesterConfig struct {
 // no rebalance ever pauses replies. Safe for concurrent use.
 type Requester struct {
 	cfg    RequesterConfig
-	writer *kafka.Writer
+	writer *batchWriter
 
 	mu      sync.Mutex
 	pending map[string]chan Reply
@@ -92,7 +92,7 @@ func NewRequester(ctx context.Context, cfg RequesterConfig) (*Requester, error) 
 	if err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
 	}
-	r := &Requester{cfg: cfg, writer: newWriter(cfg.Cluster, requestBalancer), pending: map[string]chan Reply{}, stopped: make(chan struct{})}
+	r := &Requester{cfg: cfg, writer: newBatchWriter(cfg.Cluster, requestBalancer, true), pending: map[string]chan Reply{}, stopped: make(chan struct{})}
 	reader, err := r.openReader(end)
 	if err != nil {
 		return nil, err
@@ -164,6 +164,10 @@ func (r *Requester) Call(ctx context.Context, c Call) (Reply, error) {
 	}
 	if c.Key != "" {
 		msg.Key = []byte(c.Key)
+	}
+	// The worker neither runs nor applies the request once this passes.
+	if d, ok := ctx.Deadline(); ok {
+		msg.Headers = append(msg.Headers, kafka.Header{Key: HeaderDeadline, Value: EncodeDeadline(d)})
 	}
 	if err := r.writer.WriteMessages(ctx, msg); err != nil {
 		if ctx.Err() != nil {

@@ -39,6 +39,24 @@ func brokers(t *testing.T) topics.Cluster {
 	return topics.Cluster{Brokers: b.Addrs()}
 }
 
+// provision creates uniquely named topics <prefix>cmd and <prefix>qry (3
+// partitions) and <prefix>dlq on the test's broker.
+func provision(t *testing.T, ctx context.Context) (zerolog.Logger, topics.Cluster, string) {
+	t.Helper()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	bs := brokers(t)
+	prefix := fmt.Sprintf("t%d.", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := topics.EnsureTopics(ctx, bs, log,
+		topics.TopicSpec{Name: prefix + "cmd", Partitions: 3, ReplicationFactor: 1},
+		topics.TopicSpec{Name: prefix + "qry", Partitions: 3, ReplicationFactor: 1},
+		topics.TopicSpec{Name: prefix + "dlq", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return log, bs, prefix
+}
+
 type stack struct {
 	brokers   topics.Cluster
 	requester *topics.Requester
@@ -51,18 +69,10 @@ type stack struct {
 func startStack(t *testing.T, svc *handlers.Service) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	bs := brokers(t)
-	prefix := fmt.Sprintf("t%d.", time.Now().UnixNano())
+	log, bs, prefix := provision(t, ctx)
 	cmd, qry := prefix+"cmd", prefix+"qry"
 	startCtx, startCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer startCancel()
-	if err := topics.EnsureTopics(startCtx, bs, log,
-		topics.TopicSpec{Name: cmd, Partitions: 3, ReplicationFactor: 1},
-		topics.TopicSpec{Name: qry, Partitions: 3, ReplicationFactor: 1},
-		topics.TopicSpec{Name: prefix + "dlq", Partitions: 1, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
 	dl := topics.NewDeadLetters(bs, prefix+"dlq", log, reg)
 	h := topics.Chain(topics.Dispatcher(svc), topics.Observe(log, topics.NewWorkerMetrics(reg)), dl.Middleware(), topics.Recover(log))

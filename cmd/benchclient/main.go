@@ -28,6 +28,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jea/cliente/cmd/internal/app"
+	"github.com/jea/cliente/cmd/internal/edgehttp"
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/topics"
 	"github.com/jea/cliente/topics/client"
@@ -150,7 +151,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// One reply topic per run: the seeder reads it first, then the client,
 	// which starts at its end and so never sees the seeder's replies.
 	replyTopic := "cliente.respuestas.benchclient." + runID
-	loadBefore := loadAverage()
+	loadBefore := edgehttp.LoadAverage()
 	fmt.Fprintf(stdout, "benchclient: Go client topics/client, Kafka request/reply round trips\n")
 	fmt.Fprintf(stdout, "  brokers      %s (commands %s, queries %s)\n", strings.Join(o.brokers, ","), o.commands, o.queries)
 	fmt.Fprintf(stdout, "  replies      %s\n", replyTopic)
@@ -213,7 +214,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		printEvents(stdout, load, res)
 	}
 	if loadBefore != "" {
-		fmt.Fprintf(stdout, "\n  load avg     %s (1/5/15 min) at the end\n", loadAverage())
+		fmt.Fprintf(stdout, "\n  load avg     %s (1/5/15 min) at the end\n", edgehttp.LoadAverage())
 	}
 	return nil
 }
@@ -335,17 +336,3 @@ func printTable(w io.Writer, scenarios []scenario, rows []summary) {
 
 // roundLatency keeps three significant figures or so, like cmd/bench.
 func roundLatency(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
-
-// loadAverage is the 1, 5 and 15 minute load average on Linux, "" elsewhere:
-// a busy machine explains a slow run.
-func loadAverage() string {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(raw))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
-}

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/jea/cliente/cmd/internal/config"
+	"github.com/jea/cliente/cmd/internal/httpapi"
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/handlers/backoff"
 	"github.com/jea/cliente/repository"
@@ -33,7 +33,9 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		}
 		w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Gatherer, promhttp.HandlerOpts{Registry: m.Registerer}))
+	// /metrics, and /debug/pprof/ with PPROF=1: the worker has no public
+	// listener, so its one listener is the internal one.
+	mux.Handle("/", httpapi.Internal(m.Registerer, m.Gatherer, cfg.Pprof))
 	cluster, err := cfg.Cluster()
 	if err != nil {
 		return err
@@ -86,6 +88,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		topics.Observe(log, topics.NewWorkerMetrics(m.Registerer)),
 		deadLetters.Middleware(),
 		topics.Recover(log),
+		topics.Deadlines(time.Now),
 		topics.Retry(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
 	// An event given up would be lost: retry while the database is down,
 	// for as long as the worker runs.

@@ -40,8 +40,10 @@ type Common struct {
 type Worker struct {
 	Kafka
 	Common
-	// HTTPAddr serves /healthz, /readyz and /metrics.
+	// HTTPAddr serves /healthz, /readyz and /metrics (and /debug/pprof/
+	// with Pprof): the worker's only, internal, listener.
 	HTTPAddr      string `env:"HTTP_ADDR" envDefault:"127.0.0.1:9091"`
+	Pprof         bool   `env:"PPROF" envDefault:"false"`
 	MongoURI      string `env:"MONGODB_URI" envDefault:"mongodb://127.0.0.1:27017"`
 	MongoDatabase string `env:"MONGODB_DATABASE" envDefault:"cliente"`
 	Group         string `env:"WORKER_GROUP" envDefault:"cliente-worker"`
@@ -89,6 +91,10 @@ type Edge struct {
 	ReplyTopic     string        `env:"REPLY_TOPIC"`
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s"`
 	MaxBodyBytes   int64         `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+	// MaxInFlight bounds the API requests the edge serves at once; beyond
+	// it the edge answers 503 with Retry-After rather than queue them into
+	// timeouts. 0 means no bound.
+	MaxInFlight int `env:"EDGE_MAX_IN_FLIGHT" envDefault:"1024"`
 }
 
 // Load fills cfg (a pointer to Worker or Edge) from environ, a list of

@@ -80,3 +80,17 @@ func NextLink(h http.Header) string {
 	}
 	return ""
 }
+
+// LoadAverage is the 1, 5 and 15 minute load average on Linux, "" elsewhere:
+// a busy machine explains a slow benchmark run.
+func LoadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -56,6 +56,9 @@ type Options struct {
 	Registry       prometheus.Registerer
 	RequestTimeout time.Duration
 	MaxBodyBytes   int64
+	// MaxInFlight bounds the requests served at once (probes aside);
+	// beyond it the answer is 503 with Retry-After. 0: no bound.
+	MaxInFlight int
 }
 
 // public marks a route that needs no token: the probes, which an
@@ -116,11 +119,16 @@ func New(o Options) http.Handler {
 	mux, sub := http.NewServeMux(), http.NewServeMux()
 	scopes := map[string]string{}
 	var patterns []string
+	limit := newInFlight(o.MaxInFlight)
 	for _, rt := range a.routes() {
+		h := rt.handler
+		if rt.scope != public {
+			h = limit.wrap(h) // inside the mux, so metrics name the route
+		}
 		if rest, ok := strings.CutPrefix(rt.pattern, "GET /cliente/{id}/"); ok && !strings.Contains(rest, "/") {
-			sub.Handle(rt.pattern, rt.handler)
+			sub.Handle(rt.pattern, h)
 		} else {
-			mux.Handle(rt.pattern, rt.handler)
+			mux.Handle(rt.pattern, h)
 		}
 		scopes[rt.pattern] = rt.scope
 		patterns = append(patterns, rt.pattern)
