@@ -256,7 +256,7 @@ func (run *reportesRun) compare() {
 	} {
 		var want []int64
 		for _, cl := range clientes {
-			if sel.Selecciona(run.a.Contribucion(cl, compras[cl.ID])) {
+			if sel.Selecciona(run.a.Contribucion(cl, handlers.Agregar(cl.ID, compras[cl.ID]))) {
 				want = append(want, cl.ID)
 			}
 		}
