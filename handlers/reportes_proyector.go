@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/jea/cliente/handlers/backoff"
 )
 
@@ -319,15 +321,24 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
-		nueva, err := p.contribucion(ctx, id)
-		if err != nil {
-			return 0, err
-		}
-		for k, d := range Delta(aplicadas[id], nueva) {
+	// The current contributions, read 8 customers at a time.
+	nuevas := make([]Contribucion, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, id := range ids {
+		g.Go(func() (err error) {
+			nuevas[i], err = p.contribucion(gctx, id)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		for k, d := range Delta(aplicadas[id], nuevas[i]) {
 			lote.Delta[k] += d
 		}
-		lote.Contribuciones[id] = nueva
+		lote.Contribuciones[id] = nuevas[i]
 	}
 	for k, d := range lote.Delta {
 		if d == 0 {
