@@ -48,11 +48,9 @@ func (s *Service) ReporteAdquisicion(ctx context.Context, q ConsultaAdquisicion)
 	if err != nil {
 		return ReporteAdquisicion{}, err
 	}
-	n, err := s.reportes.Contadores(ctx, FamiliaAdquisicion)
-	if err != nil {
-		return ReporteAdquisicion{}, err
-	}
-	return AdquisicionDe(n, periodo, desde, hasta), nil
+	return leerReporte(ctx, s, FamiliaAdquisicion, func(n map[string]int64) ReporteAdquisicion {
+		return AdquisicionDe(n, periodo, desde, hasta)
+	})
 }
 
 func (s *Service) consultaAdquisicion(q ConsultaAdquisicion) (periodo string, desde, hasta time.Time, err error) {

@@ -21,11 +21,7 @@ type ReporteCanales struct {
 
 // ReporteCanales returns the contact channels of the active customers.
 func (s *Service) ReporteCanales(ctx context.Context) (ReporteCanales, error) {
-	n, err := s.reportes.Contadores(ctx, FamiliaCanales)
-	if err != nil {
-		return ReporteCanales{}, err
-	}
-	return CanalesDe(n), nil
+	return leerReporte(ctx, s, FamiliaCanales, CanalesDe)
 }
 
 // CanalesDe builds the report from the channel counters.

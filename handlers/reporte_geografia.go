@@ -38,11 +38,7 @@ type ReporteGeografia struct {
 // departamento and provincia; addresses that cannot be placed count as
 // sinUbicar.
 func (s *Service) ReporteGeografia(ctx context.Context) (ReporteGeografia, error) {
-	n, err := s.reportes.Contadores(ctx, FamiliaGeografia)
-	if err != nil {
-		return ReporteGeografia{}, err
-	}
-	return GeografiaDe(n), nil
+	return leerReporte(ctx, s, FamiliaGeografia, GeografiaDe)
 }
 
 // GeografiaDe builds the report from the geography counters.

@@ -30,11 +30,7 @@ type ReporteRetencion struct {
 
 // ReporteRetencion returns the retention of every registration cohort.
 func (s *Service) ReporteRetencion(ctx context.Context) (ReporteRetencion, error) {
-	n, err := s.reportes.Contadores(ctx, FamiliaRetencion)
-	if err != nil {
-		return ReporteRetencion{}, err
-	}
-	return RetencionDe(n), nil
+	return leerReporte(ctx, s, FamiliaRetencion, RetencionDe)
 }
 
 // RetencionDe builds the report from the retention counters.

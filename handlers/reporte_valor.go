@@ -129,11 +129,8 @@ type ReporteValor struct {
 // ReporteValor returns the customers and their spend per RFM segment and
 // currency, as of now. Segments without customers are left out.
 func (s *Service) ReporteValor(ctx context.Context) (ReporteValor, error) {
-	n, err := s.reportes.Contadores(ctx, FamiliaValor)
-	if err != nil {
-		return ReporteValor{}, err
-	}
-	return ValorDe(n, s.analizador.Mes(s.now())), nil
+	mes := s.analizador.Mes(s.now())
+	return leerReporte(ctx, s, FamiliaValor, func(n map[string]int64) ReporteValor { return ValorDe(n, mes) })
 }
 
 // ValorDe builds the valor report from the valor counters, in month mes.

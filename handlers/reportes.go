@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,6 +137,16 @@ func Delta(a, b Contribucion) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// leerReporte reads one family's counters and builds its report from them.
+func leerReporte[T any](ctx context.Context, s *Service, familia string, build func(map[string]int64) T) (T, error) {
+	n, err := s.reportes.Contadores(ctx, familia)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return build(n), nil
 }
 
 // FamiliaDe returns the family of bucket key.

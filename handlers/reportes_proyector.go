@@ -221,10 +221,7 @@ type notifyingReportes struct {
 func (r notifyingReportes) Avisar(ctx context.Context, avisos ...Aviso) error {
 	err := r.ReportesStore.Avisar(ctx, avisos...)
 	if err == nil {
-		select {
-		case r.nudge <- struct{}{}:
-		default:
-		}
+		nudge(r.nudge)
 	}
 	return err
 }

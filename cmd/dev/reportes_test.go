@@ -19,15 +19,20 @@ import (
 	"github.com/jea/cliente/handlers"
 )
 
-func geografia(t *testing.T) handlers.ReporteGeografia {
+// report reads the report at path as JSON.
+func report[T any](t *testing.T, path string) T {
 	t.Helper()
-	r := do(t, "GET", "/cliente/reportes/geografia", nil)
+	r := do(t, "GET", path, nil)
 	if r.status != http.StatusOK {
-		t.Fatalf("geografia: %d %s", r.status, r.body)
+		t.Fatalf("GET %s: %d %s", path, r.status, r.body)
 	}
-	var out handlers.ReporteGeografia
+	var out T
 	r.json(t, &out)
 	return out
+}
+
+func geografia(t *testing.T) handlers.ReporteGeografia {
+	return report[handlers.ReporteGeografia](t, "/cliente/reportes/geografia")
 }
 
 func provincia(g handlers.ReporteGeografia, dep, prov string) handlers.ConteoLugar {
@@ -43,12 +48,7 @@ func provincia(g handlers.ReporteGeografia, dep, prov string) handlers.ConteoLug
 
 func valorCLP(t *testing.T) map[string]handlers.SegmentoValor {
 	t.Helper()
-	r := do(t, "GET", "/cliente/reportes/valor", nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("valor: %d %s", r.status, r.body)
-	}
-	var out handlers.ReporteValor
-	r.json(t, &out)
+	out := report[handlers.ReporteValor](t, "/cliente/reportes/valor")
 	segs := map[string]handlers.SegmentoValor{}
 	for _, s := range out.Segmentos {
 		if s.Moneda == "CLP" {
