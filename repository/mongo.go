@@ -191,6 +191,9 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	if err := m.backfillPalabras(ctx); err != nil {
 		return fmt.Errorf("repository: search words of older customers: %w", err)
 	}
+	if err := m.backfillReportes(ctx); err != nil {
+		return fmt.Errorf("repository: reports of older customers: %w", err)
+	}
 	last, err := m.lastID(ctx)
 	if err != nil {
 		return fmt.Errorf("repository: read last id: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -394,4 +395,65 @@ func (r *Reportes) Podar(ctx context.Context, before time.Time) error {
 	_, err = r.lotes.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: last.Numero}}},
 		{Key: "hecho", Value: true}, {Key: "creado", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}})
 	return mapError(err)
+}
+
+// reportesDone marks that every customer stored before the reports
+// existed was noticed, and its totals carry what the reports need.
+const reportesDone = "reportes-backfilled"
+
+// backfillReportes runs once per database: for every customer, it
+// recomputes totals saved by an older version (without the months of
+// purchase and the last purchase per currency) and records a notice, so
+// the projector counts customers that will never change again. Notices
+// are idempotent and the projector reads current state, so a start that
+// dies half way only repeats work.
+func (m *Mongo) backfillReportes(ctx context.Context) error {
+	migrations := m.db.Collection(migrationsColl)
+	switch err := migrations.FindOne(ctx, bson.D{{Key: "_id", Value: reportesDone}}).Err(); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return mapError(err)
+	}
+	h, r := m.Historial(), m.Reportes()
+	for after := int64(0); ; {
+		cur, err := m.clientes.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}},
+			options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(500).SetProjection(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			return mapError(err)
+		}
+		var docs []struct {
+			ID int64 `bson:"_id"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return mapError(err)
+		}
+		if len(docs) == 0 {
+			_, err := migrations.InsertOne(ctx, bson.D{{Key: "_id", Value: reportesDone}})
+			return ignoreDuplicates(err)
+		}
+		for _, d := range docs {
+			var old struct {
+				Revision int64     `bson:"revision"`
+				Meses    *[]string `bson:"meses"`
+			}
+			err := h.resumenes.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&old)
+			if err == nil && old.Meses == nil {
+				compras, err := h.ComprasDe(ctx, d.ID)
+				if err != nil {
+					return err
+				}
+				// ErrRevision: a sale saved fresh totals in between.
+				if err := h.GuardarAgregados(ctx, handlers.Agregar(d.ID, compras), old.Revision); err != nil && !errors.Is(err, handlers.ErrRevision) {
+					return err
+				}
+			} else if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+				return mapError(err)
+			}
+			if err := r.Avisar(ctx, handlers.Aviso{ID: "b" + strconv.FormatInt(d.ID, 10), ClienteID: d.ID}); err != nil {
+				return err
+			}
+		}
+		after = docs[len(docs)-1].ID
+	}
 }
