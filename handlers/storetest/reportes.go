@@ -103,7 +103,7 @@ func runReportesSeed(t *testing.T, seed uint64, ops int, s ReportesStores) {
 	run.now = run.now.Add(2 * time.Hour)
 	// Draining folds what is left in one go: a loaded machine needs more
 	// than one operation's 30 s.
-	drainCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	drainCtx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for i, p := range run.ps {
 		if err := p.Drain(drainCtx); err != nil {
