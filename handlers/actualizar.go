@@ -19,6 +19,17 @@ func (s *Service) Actualizar(ctx context.Context, id int64, d Datos, cond Cambio
 			if err := v.err(message); err != nil {
 				return Cliente{}, err
 			}
-			return s.store.Replace(ctx, id, campos, d.Activo, cond)
+			return s.conAntes(ctx, id, cond, func(antes Cliente, pinned Cambio) (Cliente, error) {
+				if antes.Anonimizado {
+					return Cliente{}, errAnonimizado(id)
+				}
+				nuevo := antes
+				campos.Aplicar(&nuevo)
+				if d.Activo != nil {
+					nuevo.Activo = *d.Activo
+				}
+				pinned.Registro = s.registro(ctx, Diferencias(&antes, nuevo))
+				return s.store.Replace(ctx, id, campos, d.Activo, pinned)
+			})
 		})
 }

@@ -26,6 +26,12 @@ type Cliente struct {
 	// Cambio is the kind of the last change (Cambio*), written with it;
 	// internal, for the change's event.
 	Cambio string `json:"-"`
+	// Registro is what the last change's audit entry needs (fields, author,
+	// time), written with it; internal, see EntradaDe.
+	Registro *RegistroCambio `json:"-"`
+	// Anonimizado marks a customer whose personal data were erased
+	// (Anonimizar); absent on the wire otherwise.
+	Anonimizado bool `json:"anonimizado,omitempty"`
 }
 
 // fechaLayout is RFC 3339 in UTC with exactly three fractional digits:
@@ -76,6 +82,9 @@ type Cambio struct {
 	// stamp it on the customer in the same write as the change (LastOp), so
 	// a retry after a crash can tell whether the change was applied.
 	IdempotencyKey string
+	// Registro, when set, is the change's audit record: stores write it on
+	// the customer (Cliente.Registro) in the same write as the change.
+	Registro *RegistroCambio
 }
 
 // Check reports whether a customer at version current satisfies c.
@@ -119,3 +128,9 @@ func (f Filtro) Matches(c Cliente) bool {
 }
 
 func truncateToMillis(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+// Aplicar copies the editable fields c onto cl.
+func (c Campos) Aplicar(cl *Cliente) {
+	cl.DNI, cl.Nombre, cl.Apellido = c.DNI, c.Nombre, c.Apellido
+	cl.Email, cl.Telefono, cl.Direccion = c.Email, c.Telefono, c.Direccion
+}

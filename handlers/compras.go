@@ -8,11 +8,17 @@ import (
 // LimiteCompras is the page size limite asks for: DefaultLimiteCompras
 // when nil, else 1 to MaxLimiteCompras.
 func LimiteCompras(limite *int) (int, error) {
+	return limitePagina(limite, DefaultLimiteCompras, MaxLimiteCompras)
+}
+
+// limitePagina is the page size limite asks for: def when nil, else 1 to
+// maxLimite.
+func limitePagina(limite *int, def, maxLimite int) (int, error) {
 	switch {
 	case limite == nil:
-		return DefaultLimiteCompras, nil
-	case *limite < 1 || *limite > MaxLimiteCompras:
-		return 0, invalidField("limite", fmt.Sprintf("must be between 1 and %d", MaxLimiteCompras))
+		return def, nil
+	case *limite < 1 || *limite > maxLimite:
+		return 0, invalidField("limite", fmt.Sprintf("must be between 1 and %d", maxLimite))
 	}
 	return *limite, nil
 }

@@ -20,6 +20,9 @@ func (s *Service) Crear(ctx context.Context, d Datos, cambio Cambio) (Cliente, e
 			if err != nil {
 				return Cliente{}, err
 			}
-			return s.store.Insert(ctx, campos, truncateToMillis(s.now()), key)
+			nuevo := Cliente{Activo: true}
+			campos.Aplicar(&nuevo)
+			return s.store.Insert(ctx, campos, truncateToMillis(s.now()),
+				Cambio{IdempotencyKey: key, Registro: s.registro(ctx, Diferencias(nil, nuevo))})
 		})
 }

@@ -11,6 +11,11 @@ func (s *Service) Eliminar(ctx context.Context, id int64, cond Cambio) (Cliente,
 			if err := checkID(id); err != nil {
 				return Cliente{}, err
 			}
-			return s.store.SetActivo(ctx, id, false, cond)
+			return s.conAntes(ctx, id, cond, func(antes Cliente, pinned Cambio) (Cliente, error) {
+				nuevo := antes
+				nuevo.Activo = false
+				pinned.Registro = s.registro(ctx, Diferencias(&antes, nuevo))
+				return s.store.SetActivo(ctx, id, false, pinned)
+			})
 		})
 }

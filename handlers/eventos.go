@@ -16,6 +16,8 @@ const (
 	CambioActualizado = "actualizado"
 	CambioDesactivado = "desactivado"
 	CambioReactivado  = "reactivado"
+	// CambioAnonimizado: the personal data were erased for good (Anonimizar).
+	CambioAnonimizado = "anonimizado"
 )
 
 // CambioDeEstado is the kind of a change that sets activo from antes to
@@ -46,6 +48,7 @@ type Evento struct {
 
 // EventoDe is the event of the last change applied to c.
 func EventoDe(c Cliente, now time.Time) Evento {
+	c.Registro = nil // the audit trail's, not other services'
 	return Evento{
 		ID:         strconv.FormatInt(c.ID, 10) + "-" + strconv.FormatInt(c.Version, 10),
 		Tipo:       c.Cambio,

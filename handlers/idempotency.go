@@ -88,7 +88,7 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 	if key == "" {
 		c, err := apply()
 		if err == nil && c.LastOp == key {
-			err = s.recordEvent(ctx, c)
+			err = s.recordChange(ctx, c)
 		}
 		return c, err
 	}
@@ -109,8 +109,9 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 			return Cliente{}, err
 		}
 		if applied {
-			// The change stands but its event may not have been recorded.
-			if err := s.recordEvent(ctx, c); err != nil {
+			// The change stands but its audit entry and event may not have
+			// been recorded.
+			if err := s.recordChange(ctx, c); err != nil {
 				return Cliente{}, err
 			}
 			return c, s.idem.Finish(ctx, key, storedResultOf(c, nil))
@@ -118,7 +119,7 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 	}
 	c, err := apply()
 	if err == nil && c.LastOp == key { // else a no-op: nothing changed
-		err = s.recordEvent(ctx, c)
+		err = s.recordChange(ctx, c)
 	}
 	if code := ErrorCode(err); code == CodeUnavailable || code == CodeInternal {
 		return c, err // not a final answer: a retry may still succeed

@@ -112,7 +112,7 @@ type failInsertOnce struct {
 	failed bool
 }
 
-func (f *failInsertOnce) Insert(ctx context.Context, c handlers.Campos, t time.Time, op string) (handlers.Cliente, error) {
+func (f *failInsertOnce) Insert(ctx context.Context, c handlers.Campos, t time.Time, op handlers.Cambio) (handlers.Cliente, error) {
 	if !f.failed {
 		f.failed = true
 		return handlers.Cliente{}, handlers.Errorf(handlers.CodeUnavailable, "database down")

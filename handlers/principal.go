@@ -9,10 +9,10 @@ import "context"
 type Principal struct {
 	// Subject is the token's `sub`: the end user, or the client itself
 	// for a client-credentials token.
-	Subject string
+	Subject string `json:"principal,omitempty"`
 	// ClientID is the OAuth client that obtained the token (`client_id`,
 	// else `azp`).
-	ClientID string
+	ClientID string `json:"clientId,omitempty"`
 }
 
 type principalKey struct{}

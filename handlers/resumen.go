@@ -82,10 +82,15 @@ func (s *Service) Resumen(ctx context.Context, id int64) (Resumen, error) {
 	if err != nil {
 		return Resumen{}, err
 	}
-	a, _, err := s.historial.Agregados(ctx, id)
+	return s.resumenDe(ctx, c)
+}
+
+// resumenDe is customer c's purchase summary now.
+func (s *Service) resumenDe(ctx context.Context, c Cliente) (Resumen, error) {
+	a, _, err := s.historial.Agregados(ctx, c.ID)
 	if err != nil {
 		return Resumen{}, err
 	}
-	a.ClienteID = id
+	a.ClienteID = c.ID
 	return NewResumen(a, c.Activo, s.now()), nil
 }

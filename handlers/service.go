@@ -13,15 +13,18 @@ import (
 //     as CodeUnavailable;
 //   - start Version at 1 and add one on every Replace, and on every SetActivo
 //     that changes the status;
-//   - set LastOp to the change's IdempotencyKey, and Cambio to the kind of
-//     change, in the same atomic write as the change itself: Insert sets
-//     CambioRegistrado; Replace and SetActivo set CambioDeEstado(old
-//     status, new status).
+//   - set LastOp to the change's IdempotencyKey, Cambio to the kind of
+//     change and Registro to the change's Registro, in the same atomic
+//     write as the change itself: Insert sets CambioRegistrado; Replace and
+//     SetActivo set CambioDeEstado(old status, new status); Anonimizar
+//     sets CambioAnonimizado.
 //
 // storetest.Run is the suite every implementation passes.
 type Store interface {
-	// Insert stores a new active customer at version 1, with LastOp op.
-	Insert(ctx context.Context, c Campos, fechaRegistro time.Time, op string) (Cliente, error)
+	// Insert stores a new active customer at version 1, with LastOp
+	// cambio.IdempotencyKey and Registro cambio.Registro (cambio.Version
+	// is ignored).
+	Insert(ctx context.Context, c Campos, fechaRegistro time.Time, cambio Cambio) (Cliente, error)
 	// Replace overwrites the editable fields of customer id and, if activo is
 	// not nil, its status. Id and fechaRegistro never change. If cond does
 	// not hold, nothing changes and the error is Stale(current version).
@@ -30,6 +33,11 @@ type Store interface {
 	// returns the customer unchanged. cond is checked as in Replace, also
 	// for a no-op.
 	SetActivo(ctx context.Context, id int64, activo bool, cond Cambio) (Cliente, error)
+	// Anonimizar overwrites the editable fields of customer id with c (the
+	// placeholders of Anonimo), deactivates it and marks it Anonimizado; on
+	// a customer anonymised already it is a no-op that returns it
+	// unchanged. cond is checked as in Replace, also for a no-op.
+	Anonimizar(ctx context.Context, id int64, c Campos, cond Cambio) (Cliente, error)
 	Get(ctx context.Context, id int64) (Cliente, error)
 	GetByDNI(ctx context.Context, dni string) (Cliente, error)
 	GetByEmail(ctx context.Context, email string) (Cliente, error)
@@ -43,6 +51,9 @@ type Deps struct {
 	Historial Historial
 	// Outbox receives the event of every change (see recordEvent).
 	Outbox Outbox
+	// Auditoria receives the audit entry of every change (see
+	// recordAuditoria).
+	Auditoria Auditoria
 	// Idempotency keeps command results for IdempotencyTTL, so a retried
 	// command is applied at most once.
 	Idempotency    IdempotencyStore
@@ -60,6 +71,7 @@ type Service struct {
 	store     Store
 	historial Historial
 	outbox    Outbox
+	auditoria Auditoria
 	idem      IdempotencyStore
 	ttl       time.Duration
 	now       func() time.Time
@@ -74,7 +86,7 @@ type Service struct {
 func NewService(d Deps) (*Service, error) {
 	var errs []error
 	for name, missing := range map[string]bool{
-		"Store": d.Store == nil, "Historial": d.Historial == nil, "Outbox": d.Outbox == nil,
+		"Store": d.Store == nil, "Historial": d.Historial == nil, "Outbox": d.Outbox == nil, "Auditoria": d.Auditoria == nil,
 		"Idempotency": d.Idempotency == nil, "Now": d.Now == nil, "IdempotencyTTL": d.IdempotencyTTL <= 0,
 		"Reportes": d.Reportes == nil,
 	} {
@@ -85,7 +97,7 @@ func NewService(d Deps) (*Service, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Service{store: d.Store, historial: d.Historial, outbox: d.Outbox, idem: d.Idempotency,
+	return &Service{store: d.Store, historial: d.Historial, outbox: d.Outbox, auditoria: d.Auditoria, idem: d.Idempotency,
 		ttl: d.IdempotencyTTL, now: d.Now, reportes: d.Reportes, analizador: NewAnalizador()}, nil
 }
 

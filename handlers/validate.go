@@ -176,6 +176,11 @@ func NormalizeEmail(s string) (string, string) {
 	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
 		return "", "must be a valid email address"
 	}
+	// .invalid never exists (RFC 6761); anonymised customers' placeholders
+	// live there (DominioAnonimo).
+	if strings.HasSuffix(domain, ".invalid") {
+		return "", "must be a deliverable email address"
+	}
 	return s, ""
 }
 

@@ -174,6 +174,7 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	others = append(others, historialIndexes(m.db)...)
 	others = append(others, outboxIndexes(m.db)...)
 	others = append(others, reportesIndexes(m.db)...)
+	others = append(others, auditoriaIndexes(m.db)...)
 	for _, ci := range others {
 		if _, err := ci.coll.Indexes().CreateOne(ctx, ci.index); err != nil {
 			return fmt.Errorf("repository: create index %s.%s: %w", ci.coll.Name(), *ci.index.Options.Name, err)
@@ -233,6 +234,9 @@ type cliente struct {
 	LastOp string `bson:"lastOp,omitempty"`
 	// Cambio is the kind of the last change, written with it.
 	Cambio string `bson:"cambio,omitempty"`
+	// Registro is the last change's audit record, written with it.
+	Registro    *registroDoc `bson:"registro,omitempty"`
+	Anonimizado bool         `bson:"anonimizado,omitempty"`
 }
 
 func (d *cliente) toHandlers() handlers.Cliente {
@@ -249,6 +253,8 @@ func (d *cliente) toHandlers() handlers.Cliente {
 		Version:       d.Version,
 		LastOp:        d.LastOp,
 		Cambio:        d.Cambio,
+		Registro:      d.Registro.toHandlers(),
+		Anonimizado:   d.Anonimizado,
 	}
 }
 
@@ -261,6 +267,7 @@ func clienteDocOf(c handlers.Cliente) cliente {
 		Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion,
 		FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"), Palabras: handlers.Palabras(c.Nombre, c.Apellido),
 		Activo: c.Activo, Version: c.Version, LastOp: c.LastOp, Cambio: c.Cambio,
+		Registro: registroDocOf(c.Registro), Anonimizado: c.Anonimizado,
 	}
 }
 
@@ -277,7 +284,7 @@ func editable(c handlers.Campos) bson.D {
 	}
 }
 
-func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro time.Time, op string) (handlers.Cliente, error) {
+func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro time.Time, cambio handlers.Cambio) (handlers.Cliente, error) {
 	for attempt := 1; ; attempt++ {
 		id, err := m.nextID(ctx, attempt)
 		if err != nil {
@@ -286,7 +293,7 @@ func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro tim
 		d := clienteDocOf(handlers.Cliente{
 			ID: id, DNI: c.DNI, Nombre: c.Nombre, Apellido: c.Apellido,
 			Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion, FechaRegistro: fechaRegistro,
-			Activo: true, Version: 1, LastOp: op, Cambio: handlers.CambioRegistrado,
+			Activo: true, Version: 1, LastOp: cambio.IdempotencyKey, Cambio: handlers.CambioRegistrado, Registro: cambio.Registro,
 		})
 		_, err = m.clientes.InsertOne(ctx, d)
 		if err == nil {
@@ -353,7 +360,7 @@ func (m *Mongo) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 		filter bson.D
 		set    bson.D
 	}
-	base := append(editable(c), bson.E{Key: "lastOp", Value: cond.IdempotencyKey})
+	base := append(editable(c), bson.E{Key: "lastOp", Value: cond.IdempotencyKey}, bson.E{Key: "registro", Value: registroDocOf(cond.Registro)})
 	var variants []variant
 	if activo == nil {
 		variants = []variant{{bson.D{{Key: "_id", Value: id}}, append(base, bson.E{Key: "cambio", Value: handlers.CambioActualizado})}}
@@ -407,14 +414,21 @@ func (m *Mongo) SetActivo(ctx context.Context, id int64, activo bool, cond handl
 		withVersion(bson.D{{Key: "_id", Value: id}, {Key: "activo", Value: bson.D{{Key: "$ne", Value: activo}}}}, cond),
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "activo", Value: activo}, {Key: "lastOp", Value: cond.IdempotencyKey},
-				{Key: "cambio", Value: handlers.CambioDeEstado(!activo, activo)}}},
+				{Key: "cambio", Value: handlers.CambioDeEstado(!activo, activo)}, {Key: "registro", Value: registroDocOf(cond.Registro)}}},
 			{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
 		})
+	// No match: no such customer, another version, or already at that status.
+	return m.updated(ctx, d, err, id, cond)
+}
+
+// updated is the outcome of a conditional findOneAndUpdate of customer id
+// that returned d and err: the customer after it, or, if it matched
+// nothing, why (whyNoMatch).
+func (m *Mongo) updated(ctx context.Context, d *cliente, err error, id int64, cond handlers.Cambio) (handlers.Cliente, error) {
 	switch {
 	case err == nil:
 		return d.toHandlers(), nil
 	case errors.Is(err, mongo.ErrNoDocuments):
-		// No such customer, another version, or already at that status.
 		return m.whyNoMatch(ctx, id, cond)
 	default:
 		return handlers.Cliente{}, mapError(err)

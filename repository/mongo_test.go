@@ -142,13 +142,19 @@ func TestOutboxContract(t *testing.T) {
 	})
 }
 
+func TestAuditoriaContract(t *testing.T) {
+	storetest.RunAuditoria(t, func(t *testing.T) handlers.Auditoria {
+		return newStore(t, newDatabase(t)).Auditoria()
+	})
+}
+
 func TestStoredDocument(t *testing.T) {
 	m := newStore(t, newDatabase(t))
 	ctx := testCtx(t)
 	// Not in UTC and below the millisecond, to see both normalised.
 	lima := time.FixedZone("PET", -5*3600)
 	fecha := time.Date(2026, 1, 31, 22, 30, 0, 123_456_789, lima)
-	cl, err := m.Insert(ctx, storetest.Campos(1), fecha, "")
+	cl, err := m.Insert(ctx, storetest.Campos(1), fecha, handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +257,7 @@ func TestEnsureSchema(t *testing.T) {
 		if _, err := m.counters.DeleteMany(ctx, bson.D{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.Insert(ctx, storetest.Campos(3), time.Now(), ""); handlers.ErrorCode(err) != handlers.CodeInternal {
+		if _, err := m.Insert(ctx, storetest.Campos(3), time.Now(), handlers.Cambio{}); handlers.ErrorCode(err) != handlers.CodeInternal {
 			t.Fatalf("Insert without counter: %v, want an internal error", err)
 		}
 		if err := m.EnsureSchema(ctx); err != nil {
@@ -263,7 +269,7 @@ func TestEnsureSchema(t *testing.T) {
 
 func mustInsertID(t *testing.T, m *Mongo, n int, wantID int64) {
 	t.Helper()
-	cl, err := m.Insert(testCtx(t), storetest.Campos(n), time.Now(), "")
+	cl, err := m.Insert(testCtx(t), storetest.Campos(n), time.Now(), handlers.Cambio{})
 	if err != nil {
 		t.Fatalf("Insert: %v", err)
 	}
@@ -319,7 +325,7 @@ func TestInsertSeveralWorkers(t *testing.T) {
 		m := newStore(t, database)
 		for i := range perWorker {
 			wg.Go(func() {
-				cl, err := m.Insert(testCtx(t), storetest.Campos(w*perWorker+i), time.Now(), "")
+				cl, err := m.Insert(testCtx(t), storetest.Campos(w*perWorker+i), time.Now(), handlers.Cambio{})
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -354,7 +360,7 @@ func TestEmbeddedRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := m.Insert(ctx, storetest.Campos(1), time.Now(), "")
+	first, err := m.Insert(ctx, storetest.Campos(1), time.Now(), handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +391,7 @@ func TestEmbeddedRestart(t *testing.T) {
 	if got != first {
 		t.Fatalf("after restart: %+v, want %+v", got, first)
 	}
-	second, err := m.Insert(ctx, storetest.Campos(2), time.Now(), "")
+	second, err := m.Insert(ctx, storetest.Campos(2), time.Now(), handlers.Cambio{})
 	if err != nil || second.ID != first.ID+1 {
 		t.Fatalf("insert after restart = id %d, %v; want id %d", second.ID, err, first.ID+1)
 	}
@@ -413,7 +419,7 @@ func TestEnsureSchemaBackfillsSearchWords(t *testing.T) {
 	ctx := testCtx(t)
 	db := newDatabase(t)
 	m := newStore(t, db)
-	c, err := m.Insert(ctx, handlers.Campos{DNI: "10117410", Nombre: "María José", Apellido: "Quispe", Email: "mj@example.pe"}, time.Now(), "")
+	c, err := m.Insert(ctx, handlers.Campos{DNI: "10117410", Nombre: "María José", Apellido: "Quispe", Email: "mj@example.pe"}, time.Now(), handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +457,7 @@ func TestEnsureSchemaBackfillsSearchWords(t *testing.T) {
 func TestEnsureSchemaBackfillsReports(t *testing.T) {
 	ctx := testCtx(t)
 	m := newStore(t, newDatabase(t))
-	c, err := m.Insert(ctx, storetest.Campos(1), time.Now(), "")
+	c, err := m.Insert(ctx, storetest.Campos(1), time.Now(), handlers.Cambio{})
 	if err != nil {
 		t.Fatal(err)
 	}

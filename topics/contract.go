@@ -105,6 +105,12 @@ const (
 	TypeReporteGeografia   Type = "cliente.reporteGeografia"
 	TypeReporteCanales     Type = "cliente.reporteCanales"
 	TypeReporteValor       Type = "cliente.reporteValor"
+	// TypeAuditoria pages through a customer's audit trail, newest first.
+	TypeAuditoria Type = "cliente.auditoria"
+	// TypeDatos returns everything held about a customer in one document.
+	TypeDatos Type = "cliente.datos"
+	// TypeAnonimizar erases a customer's personal data for good.
+	TypeAnonimizar Type = "cliente.anonimizar"
 )
 
 // Sales event types, on the sales events topic. They are not requests:
@@ -167,6 +173,15 @@ type IDs struct {
 // page size (1 to handlers.MaxLimiteCompras, default
 // handlers.DefaultLimiteCompras) and the cursor a previous page returned.
 type Compras struct {
+	ID     int64  `json:"id"`
+	Limite *int   `json:"limite,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// Auditoria is the payload of TypeAuditoria: the customer, and optionally
+// the page size (1 to handlers.MaxLimiteAuditoria, default
+// handlers.DefaultLimiteAuditoria) and the cursor a previous page returned.
+type Auditoria struct {
 	ID     int64  `json:"id"`
 	Limite *int   `json:"limite,omitempty"`
 	Cursor string `json:"cursor,omitempty"`
@@ -272,6 +287,11 @@ func ReporteAdquisicion(q handlers.ConsultaAdquisicion) Call {
 
 // Reporte asks for one of the reports without parameters (retencion,
 // geografia, canales, valor).
-func Reporte(t Type) Call { return Call{Type: t, Data: struct{}{}} }
+func Reporte(t Type) Call          { return Call{Type: t, Data: struct{}{}} }
+func AuditoriaDe(q Auditoria) Call { return Call{Type: TypeAuditoria, Data: q} }
+
+func DatosDe(id int64) Call { return Call{Type: TypeDatos, Data: ID{ID: id}} }
+
+func Anonimizar(id int64) Call { return Call{Type: TypeAnonimizar, Key: idKey(id), Data: ID{ID: id}} }
 
 func idKey(id int64) string { return strconv.FormatInt(id, 10) }

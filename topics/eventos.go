@@ -16,7 +16,7 @@ import (
 // share a partition; they are published in version order, and may repeat.
 type CustomerEvent struct {
 	// Type is "cliente." plus the kind of change: registrado, actualizado,
-	// desactivado, reactivado.
+	// desactivado, reactivado, anonimizado.
 	Type string `json:"type"`
 	// ID is unique per change ("<clienteId>-<version>"): a consumer that
 	// sees one twice drops the second.

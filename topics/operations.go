@@ -51,6 +51,15 @@ var operations = map[Type]operation{
 	TypeResumen: query(func(s *handlers.Service, ctx context.Context, p ID) (handlers.Resumen, error) {
 		return s.Resumen(ctx, p.ID)
 	}),
+	TypeAuditoria: query(func(s *handlers.Service, ctx context.Context, p Auditoria) (handlers.PaginaAuditoria, error) {
+		return s.Auditoria(ctx, p.ID, p.Limite, p.Cursor)
+	}),
+	TypeDatos: query(func(s *handlers.Service, ctx context.Context, p ID) (handlers.DatosCliente, error) {
+		return s.Datos(ctx, p.ID)
+	}),
+	TypeAnonimizar: command(func(s *handlers.Service, ctx context.Context, p ID, c handlers.Cambio) (handlers.Cliente, error) {
+		return s.Anonimizar(ctx, p.ID, c)
+	}),
 	// Listing everyone needs no payload.
 	TypeListar: optional(query((*handlers.Service).Listar)),
 	TypeBuscar: query((*handlers.Service).Buscar),
@@ -85,12 +94,17 @@ func query[P, R any](call func(*handlers.Service, context.Context, P) (R, error)
 }
 
 // command registers a change: like query, and the use case also gets the
-// expected version and idempotency key from the request's meta.
+// expected version and idempotency key from the request's meta, and the
+// caller (meta.principal, meta.clientId) in its context, for the audit
+// trail.
 func command[P, R any](call func(*handlers.Service, context.Context, P, handlers.Cambio) (R, error)) operation {
 	return operation{command: true, run: func(ctx context.Context, svc *handlers.Service, req Request) (any, error) {
 		var p P
 		if err := decodePayload(req, &p); err != nil {
 			return nil, err
+		}
+		if req.Meta.Principal != "" || req.Meta.ClientID != "" {
+			ctx = handlers.WithPrincipal(ctx, handlers.Principal{Subject: req.Meta.Principal, ClientID: req.Meta.ClientID})
 		}
 		return call(svc, ctx, p, handlers.Cambio{Version: req.Meta.ExpectedVersion, IdempotencyKey: req.Meta.IdempotencyKey})
 	}}

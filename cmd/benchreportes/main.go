@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	deps := handlers.Deps{Store: store, Historial: store.Historial(), Outbox: store.Outbox(),
+	deps := handlers.Deps{Store: store, Historial: store.Historial(), Outbox: store.Outbox(), Auditoria: store.Auditoria(),
 		Idempotency: store.Idempotency(), IdempotencyTTL: handlers.DefaultIdempotencyTTL, Now: time.Now,
 		Reportes: projector.NotifyingReportes()}
 	svc, err := handlers.NewService(deps)

@@ -4,14 +4,18 @@ package main
 // protocol and back, through the real dev stack. By default the stack uses
 // kfake and FerretDB on SQLite; with KAFKA_BROKERS and MONGODB_URI set it
 // runs unchanged against external servers (each run uses fresh topic,
-// group and database names so runs never see each other's data).
+// group and database names so runs never see each other's data), and with
+// INFRA_DIR (make test-infra) the edge trusts the real infrastructure's
+// Ory Hydra and every request carries a token Hydra issued.
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,6 +32,7 @@ import (
 	"github.com/jea/cliente/cmd/internal/config"
 	"github.com/jea/cliente/cmd/internal/devissuer"
 	"github.com/jea/cliente/cmd/internal/edgehttp"
+	"github.com/jea/cliente/cmd/internal/infratest"
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/topics"
 )
@@ -39,10 +44,16 @@ var (
 	brokers        []string
 	cluster        topics.Cluster // brokers with the KAFKA_SASL_* credentials
 	issuerURL      string
-	devToken       string // from the stack's own issuer, every scope
+	audience       = "cliente"
+	devToken       string // every scope: from the stack's own issuer, or Hydra's admin client
 	runID          = time.Now().UnixNano()
 	stackEnv       []string
 )
+
+// hydra, when the real infrastructure's Ory Hydra is there (INFRA_DIR, as
+// make test-infra runs), is the edge's issuer and mints every token the
+// tests use; else the stack's own issuer does.
+var hydra *infratest.Hydra
 
 func TestMain(m *testing.M) {
 	os.Exit(runWithStack(m))
@@ -56,6 +67,15 @@ func runWithStack(m *testing.M) int {
 	}
 	defer os.RemoveAll(dataDir)
 	stackEnv = testEnviron(dataDir, runID)
+	if dir := os.Getenv("INFRA_DIR"); dir != "" {
+		if h, err := infratest.LoadHydra(dir); err == nil {
+			hydra, audience = &h, h.Audience
+			stackEnv = append(stackEnv, "AUTH_ISSUER="+h.Issuer, "AUTH_AUDIENCE="+h.Audience)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintln(os.Stderr, "INFRA_DIR without a usable hydra.json:", err)
+			return 1
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	readyc := make(chan stack, 1)
@@ -68,13 +88,11 @@ func runWithStack(m *testing.M) int {
 		apiBase, workerURL = "http://"+s.EdgeAddr, "http://"+s.WorkerAddr
 		edgeMetricsURL, issuerURL = "http://"+s.EdgeMetricsAddr, s.Issuer
 		brokers = strings.Split(s.KafkaBrokers, ",")
-		raw, err := os.ReadFile(s.TokenFile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "no dev token:", err)
+		if devToken, err = allScopesToken(s.TokenFile); err != nil {
+			fmt.Fprintln(os.Stderr, "no token with every scope:", err)
 			cancel()
 			return 1
 		}
-		devToken = strings.TrimSpace(string(raw))
 		if cluster, err = topics.NewCluster(brokers, topics.SASLFromEnv(os.Getenv)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			cancel()
@@ -127,6 +145,44 @@ func testEnviron(dataDir string, id int64) []string {
 		fmt.Sprintf("MONGODB_DATABASE=e2e_%d", id),
 		"REQUEST_TIMEOUT=10s",
 	)
+}
+
+// allScopesToken is a token with every scope: Hydra's admin client's, or
+// the one the dev stack wrote to tokenFile.
+func allScopesToken(tokenFile string) (string, error) {
+	if hydra != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		tok, err := hydra.Token(ctx, "admin")
+		return tok.AccessToken, err
+	}
+	raw, err := os.ReadFile(tokenFile)
+	return strings.TrimSpace(string(raw)), err
+}
+
+// tokenWith returns a token with only these scopes, from the edge's
+// issuer: Hydra's admin client asking for fewer scopes, or the dev
+// issuer's key. Its subject and client are the caller's principal.
+func tokenWith(t *testing.T, scopes ...string) string {
+	t.Helper()
+	if hydra != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		tok, err := hydra.Token(ctx, "admin", scopes...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.AccessToken
+	}
+	iss, info, err := devissuer.Open(stackValue(t, "DEV_DATA_DIR"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.Mint(devissuer.Claims{Subject: "e2e", ClientID: "e2e", Audience: info.Audience, Scopes: scopes, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // logSink keeps the stack's logs out of the test output unless asked for.
@@ -630,15 +686,7 @@ func TestAccessControl(t *testing.T) {
 			t.Errorf("GET %s without a token: %d %q, want 401 Bearer realm", path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 		}
 	}
-	iss, info, err := devissuer.Open(stackValue(t, "DEV_DATA_DIR"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reader, err := iss.Mint(devissuer.Claims{Subject: "e2e", ClientID: "e2e", Audience: info.Audience, Scopes: []string{auth.ScopeLeer}, TTL: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := map[string]string{"Authorization": "Bearer " + reader}
+	h := map[string]string{"Authorization": "Bearer " + tokenWith(t, auth.ScopeLeer)}
 	if r := doWith(t, "GET", "/cliente/activos", nil, h); r.status != 200 {
 		t.Errorf("reader: GET /cliente/activos %d", r.status)
 	}
@@ -664,7 +712,7 @@ func TestGatewayTimeout(t *testing.T) {
 	}
 	cfg, err := config.Load[config.Edge]([]string{
 		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "HTTP_ADDR=127.0.0.1:0", "REQUEST_TIMEOUT=300ms",
-		"METRICS_ADDR=127.0.0.1:0", "AUTH_ISSUER=" + issuerURL,
+		"METRICS_ADDR=127.0.0.1:0", "AUTH_ISSUER=" + issuerURL, "AUTH_AUDIENCE=" + audience,
 		"KAFKA_SASL_MECHANISM=" + os.Getenv("KAFKA_SASL_MECHANISM"), "KAFKA_SASL_USERNAME=" + os.Getenv("KAFKA_SASL_USERNAME"),
 		"KAFKA_SASL_PASSWORD=" + os.Getenv("KAFKA_SASL_PASSWORD"),
 		"TOPIC_COMMANDS=" + prefix + "cmd", "TOPIC_QUERIES=" + prefix + "qry", "REPLY_TOPIC=" + prefix + "replies",

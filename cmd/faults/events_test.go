@@ -698,6 +698,45 @@ func outboxOf(t *testing.T, sc *scenario) *mongo.Collection {
 	return client.Database(sc.envValue("MONGODB_DATABASE")).Collection("outbox")
 }
 
+// auditTrail reads the audit collection of a scenario's database
+// directly, so that what is checked does not depend on the read path.
+type auditTrail struct{ coll *mongo.Collection }
+
+// auditDoc is what the fault test checks of a stored audit entry.
+type auditDoc struct {
+	ClienteID int64  `bson:"clienteId"`
+	Version   int64  `bson:"version"`
+	Tipo      string `bson:"tipo"`
+	Autor     struct {
+		Principal string `bson:"principal"`
+		ClientID  string `bson:"clientId"`
+	} `bson:"autor"`
+}
+
+func auditOf(t *testing.T, sc *scenario) auditTrail {
+	return auditTrail{outboxOf(t, sc).Database().Collection("auditoria")}
+}
+
+// read returns every entry, by customer and version.
+func (a auditTrail) read(ctx context.Context) (map[eventKey][]auditDoc, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cur, err := a.coll.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, err
+	}
+	var docs []auditDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	out := map[eventKey][]auditDoc{}
+	for _, d := range docs {
+		k := eventKey{d.ClienteID, d.Version}
+		out[k] = append(out[k], d)
+	}
+	return out, nil
+}
+
 func countBounded(ctx context.Context, coll *mongo.Collection) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -716,7 +755,9 @@ type clienteVersion struct {
 // sent with an idempotency key by a client that retries) while the worker
 // is killed -9 and restarted, and reads the customer events topic as
 // another service would: every version of every customer must come out,
-// with the right type, and no version that does not exist.
+// with the right type, and no version that does not exist. The audit
+// trail must hold the same: one entry per version, of its kind, by the
+// caller's principal.
 func TestWorkerKilledDuringCommandsLosesNoEvent(t *testing.T) {
 	skipUnlessEnabled(t)
 	sc := newScenario(t, "events-kill9", "REQUEST_TIMEOUT=2s")
@@ -965,13 +1006,62 @@ func TestWorkerKilledDuringCommandsLosesNoEvent(t *testing.T) {
 		at := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))].Round(time.Millisecond) }
 		return fmt.Sprintf("median %v, p99 %v, max %v", at(0.5), at(0.99), at(1))
 	}
+	// No change without its audit entry (CONTRACT.md §5.7g): exactly one
+	// per version of every customer, of the change's kind, by the test's
+	// principal, and none for a version that does not exist.
+	trail := auditOf(t, sc)
+	var entries map[eventKey][]auditDoc
+	var auditMissing []eventKey
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		var err error
+		if entries, err = trail.read(ctx); err != nil {
+			t.Fatalf("reading the audit trail: %v", err)
+		}
+		auditMissing = auditMissing[:0]
+		for _, k := range want {
+			if len(entries[k]) == 0 {
+				auditMissing = append(auditMissing, k)
+			}
+		}
+		if len(auditMissing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, k := range auditMissing[:min(20, len(auditMissing))] {
+		t.Errorf("no audit entry for customer %d version %d (final version %d)", k.id, k.version, final[k.id].Version)
+	}
+	auditEntries, auditDuplicates, auditUnexpected, auditWrong := 0, 0, 0, 0
+	for k, docs := range entries {
+		auditEntries += len(docs)
+		auditDuplicates += len(docs) - 1
+		c, ok := final[k.id]
+		if !ok || k.version < 1 || k.version > c.Version {
+			if auditUnexpected++; auditUnexpected <= 10 {
+				t.Errorf("audit entry for customer %d version %d, which does not exist (exists %v, final version %d)", k.id, k.version, ok, c.Version)
+			}
+			continue
+		}
+		i := indexOf[c.DNI]
+		d := docs[0]
+		if int(k.version) <= len(acks[i]) && d.Tipo != lives[i][k.version-1].kind || d.Autor.Principal != "faults" || d.Autor.ClientID != "faults" {
+			if auditWrong++; auditWrong <= 10 {
+				t.Errorf("audit entry of customer %d version %d: %+v, want kind %s by faults/faults", k.id, k.version, d, lives[i][k.version-1].kind)
+			}
+		}
+	}
+	if auditDuplicates > 0 {
+		t.Errorf("%d audit entries recorded twice", auditDuplicates)
+	}
+
 	published, _ := scrape(worker2, "cliente_worker_customer_events_published_total")
 	t.Logf("FIGURES kill -9 worker during commands, customer events: %d changes planned for %d customers, %d acknowledged in %v; worker killed after %d acknowledgements and ready again after %v; answers %v; "+
 		"%d customers exist, %d events expected (one per version), %d events read, %d distinct versions seen, %d duplicates, %d versions first seen after a higher one, %d for versions that do not exist, %d of the wrong type, %d missing; "+
-		"every version out %v after the last answer; delay from the HTTP answer to the event on the topic: %s; to the follower: %s (worker-2 relay published %v)",
+		"every version out %v after the last answer; delay from the HTTP answer to the event on the topic: %s; to the follower: %s (worker-2 relay published %v); "+
+		"audit trail: %d entries, %d missing, %d duplicated, %d for versions that do not exist, %d of the wrong kind or author",
 		planned, n, acked.Load(), loadTook.Round(time.Millisecond), killAfter, downtime.Round(time.Millisecond), statuses.String(),
 		len(list), len(want), events.total, len(events.seen), duplicates, len(events.late), unexpected, wrongType, len(missing),
-		allSeenAfter.Round(time.Millisecond), pct(toTopic), pct(toFollower), published[""])
+		allSeenAfter.Round(time.Millisecond), pct(toTopic), pct(toFollower), published[""],
+		auditEntries, len(auditMissing), auditDuplicates, auditUnexpected, auditWrong)
 	if acked.Load() != int64(planned) {
 		t.Errorf("%d of %d changes acknowledged: clients retry until a final answer", acked.Load(), planned)
 	}

@@ -32,7 +32,7 @@ func New() *Store {
 	}
 }
 
-func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time, op string) (handlers.Cliente, error) {
+func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time, cambio handlers.Cambio) (handlers.Cliente, error) {
 	if err := ctx.Err(); err != nil {
 		return handlers.Cliente{}, handlers.Wrap(handlers.CodeUnavailable, err, "request cancelled")
 	}
@@ -42,8 +42,9 @@ func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time, 
 		return handlers.Cliente{}, err
 	}
 	s.lastID++
-	cl := handlers.Cliente{ID: s.lastID, FechaRegistro: fecha, Activo: true, Version: 1, LastOp: op, Cambio: handlers.CambioRegistrado}
-	setCampos(&cl, c)
+	cl := handlers.Cliente{ID: s.lastID, FechaRegistro: fecha, Activo: true, Version: 1, LastOp: cambio.IdempotencyKey,
+		Cambio: handlers.CambioRegistrado, Registro: cambio.Registro}
+	c.Aplicar(&cl)
 	s.store(cl, handlers.Cliente{})
 	return cl, nil
 }
@@ -51,24 +52,21 @@ func (s *Store) Insert(ctx context.Context, c handlers.Campos, fecha time.Time, 
 func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo *bool, cond handlers.Cambio) (handlers.Cliente, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.byID[id]
-	if !ok {
-		return handlers.Cliente{}, notFound()
-	}
-	if err := cond.Check(old.Version); err != nil {
+	old, err := s.current(id, cond)
+	if err != nil {
 		return handlers.Cliente{}, err
 	}
 	if err := s.checkUnique(id, c); err != nil {
 		return handlers.Cliente{}, err
 	}
 	cl := old
-	setCampos(&cl, c)
+	c.Aplicar(&cl)
 	if activo != nil {
 		cl.Activo = *activo
 	}
 	cl.Cambio = handlers.CambioDeEstado(old.Activo, cl.Activo)
 	cl.Version++
-	cl.LastOp = cond.IdempotencyKey
+	cl.LastOp, cl.Registro = cond.IdempotencyKey, cond.Registro
 	s.store(cl, old)
 	return cl, nil
 }
@@ -76,20 +74,36 @@ func (s *Store) Replace(ctx context.Context, id int64, c handlers.Campos, activo
 func (s *Store) SetActivo(ctx context.Context, id int64, activo bool, cond handlers.Cambio) (handlers.Cliente, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cl, ok := s.byID[id]
-	if !ok {
-		return handlers.Cliente{}, notFound()
-	}
-	if err := cond.Check(cl.Version); err != nil {
+	cl, err := s.current(id, cond)
+	if err != nil {
 		return handlers.Cliente{}, err
 	}
 	if cl.Activo != activo {
 		cl.Cambio = handlers.CambioDeEstado(cl.Activo, activo)
 		cl.Activo = activo
 		cl.Version++
-		cl.LastOp = cond.IdempotencyKey
+		cl.LastOp, cl.Registro = cond.IdempotencyKey, cond.Registro
 		s.byID[id] = cl
 	}
+	return cl, nil
+}
+
+func (s *Store) Anonimizar(ctx context.Context, id int64, c handlers.Campos, cond handlers.Cambio) (handlers.Cliente, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.current(id, cond)
+	if err != nil {
+		return handlers.Cliente{}, err
+	}
+	if old.Anonimizado {
+		return old, nil
+	}
+	cl := old
+	c.Aplicar(&cl)
+	cl.Activo, cl.Anonimizado, cl.Cambio = false, true, handlers.CambioAnonimizado
+	cl.Version++
+	cl.LastOp, cl.Registro = cond.IdempotencyKey, cond.Registro
+	s.store(cl, old)
 	return cl, nil
 }
 
@@ -129,6 +143,15 @@ func (s *Store) List(ctx context.Context, f handlers.Filtro) ([]handlers.Cliente
 	return out, nil
 }
 
+// current returns customer id if it satisfies cond, for a change to it.
+func (s *Store) current(id int64, cond handlers.Cambio) (handlers.Cliente, error) {
+	cl, ok := s.byID[id]
+	if !ok {
+		return handlers.Cliente{}, notFound()
+	}
+	return cl, cond.Check(cl.Version)
+}
+
 func (s *Store) lookup(id int64, ok bool) (handlers.Cliente, error) {
 	cl, found := s.byID[id]
 	if !ok || !found {
@@ -156,11 +179,6 @@ func (s *Store) store(cl, old handlers.Cliente) {
 	s.byID[cl.ID] = cl
 	s.idByDNI[cl.DNI] = cl.ID
 	s.idByMail[cl.Email] = cl.ID
-}
-
-func setCampos(cl *handlers.Cliente, c handlers.Campos) {
-	cl.DNI, cl.Nombre, cl.Apellido = c.DNI, c.Nombre, c.Apellido
-	cl.Email, cl.Telefono, cl.Direccion = c.Email, c.Telefono, c.Direccion
 }
 
 func notFound() error { return handlers.Errorf(handlers.CodeNotFound, "customer not found") }

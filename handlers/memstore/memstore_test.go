@@ -32,3 +32,7 @@ func TestReportesContract(t *testing.T) {
 			return storetest.ReportesStores{Store: memstore.New(), Historial: memstore.NewHistorial(), Reportes: r, CrashAfter: r.CrashAfter}
 		})
 }
+
+func TestAuditoriaContract(t *testing.T) {
+	storetest.RunAuditoria(t, func(*testing.T) handlers.Auditoria { return memstore.NewAuditoria() })
+}

@@ -20,6 +20,9 @@ func Service(d handlers.Deps) *handlers.Service {
 	if d.Outbox == nil {
 		d.Outbox = NewOutbox()
 	}
+	if d.Auditoria == nil {
+		d.Auditoria = NewAuditoria()
+	}
 	if d.Idempotency == nil {
 		d.Idempotency = NewIdempotency()
 	}

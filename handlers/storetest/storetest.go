@@ -30,6 +30,8 @@ func Run(t *testing.T, newStore func(t *testing.T) handlers.Store) {
 		{"ConditionalChanges", testConditional},
 		{"LastOp", testLastOp},
 		{"Cambio", testCambio},
+		{"Registro", testRegistro},
+		{"Anonimizar", testAnonimizar},
 		{"List", testList},
 		{"SearchAndDates", testSearchAndDates},
 		{"ConcurrentInsertsSameDNI", testConcurrentSameDNI},
@@ -63,7 +65,7 @@ func Campos(n int) handlers.Campos {
 
 func mustInsert(t *testing.T, s handlers.Store, c handlers.Campos) handlers.Cliente {
 	t.Helper()
-	cl, err := s.Insert(ctx(t), c, fecha, "")
+	cl, err := s.Insert(ctx(t), c, fecha, handlers.Cambio{})
 	if err != nil {
 		t.Fatalf("Insert(%+v): %v", c, err)
 	}
@@ -91,6 +93,10 @@ func wantSame(t *testing.T, got, want handlers.Cliente) {
 	}
 	got.FechaRegistro, want.FechaRegistro = time.Time{}, time.Time{}
 	got.Cambio, want.Cambio = "", "" // testCambio checks it
+	if (got.Registro == nil) != (want.Registro == nil) {
+		t.Fatalf("Registro = %+v, want %+v", got.Registro, want.Registro)
+	}
+	got.Registro, want.Registro = nil, nil // testRegistro checks it
 	if got != want {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}
@@ -139,12 +145,12 @@ func testInsertConflicts(t *testing.T, s handlers.Store) {
 
 	sameDNI := Campos(2)
 	sameDNI.DNI = Campos(1).DNI
-	_, err := s.Insert(ctx(t), sameDNI, fecha, "")
+	_, err := s.Insert(ctx(t), sameDNI, fecha, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeConflict, "dni")
 
 	sameEmail := Campos(3)
 	sameEmail.Email = Campos(1).Email
-	_, err = s.Insert(ctx(t), sameEmail, fecha, "")
+	_, err = s.Insert(ctx(t), sameEmail, fecha, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeConflict, "email")
 
 	// A failed insert must not leave anything behind.
@@ -239,7 +245,7 @@ func testSetActivo(t *testing.T, s handlers.Store) {
 			t.Fatalf("lookup of deleted customer = %+v, %v", got, err)
 		}
 	}
-	_, err = s.Insert(ctx(t), Campos(1), fecha, "")
+	_, err = s.Insert(ctx(t), Campos(1), fecha, handlers.Cambio{})
 	wantCode(t, err, handlers.CodeConflict, "dni")
 
 	got, err = s.SetActivo(ctx(t), a.ID, true, handlers.Cambio{})
@@ -303,7 +309,7 @@ func testConcurrentSameDNI(t *testing.T, s handlers.Store) {
 			defer wg.Done()
 			c := Campos(100 + i)
 			c.DNI = "44444444"
-			_, errs[i] = s.Insert(ctx(t), c, fecha, "")
+			_, errs[i] = s.Insert(ctx(t), c, fecha, handlers.Cambio{})
 		}()
 	}
 	wg.Wait()
@@ -330,7 +336,7 @@ func testConcurrentDistinct(t *testing.T, s handlers.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl, err := s.Insert(ctx(t), Campos(200+i), fecha, "")
+			cl, err := s.Insert(ctx(t), Campos(200+i), fecha, handlers.Cambio{})
 			ids[i], errs[i] = cl.ID, err
 		}()
 	}
@@ -395,7 +401,7 @@ func testConditional(t *testing.T, s handlers.Store) {
 // The idempotency key of each applied change is kept with the customer,
 // written by the change itself; a no-op SetActivo leaves it as it was.
 func testLastOp(t *testing.T, s handlers.Store) {
-	a, err := s.Insert(ctx(t), Campos(1), fecha, "op-1")
+	a, err := s.Insert(ctx(t), Campos(1), fecha, handlers.Cambio{IdempotencyKey: "op-1"})
 	if err != nil || a.LastOp != "op-1" {
 		t.Fatalf("Insert = %+v, %v", a, err)
 	}
@@ -464,7 +470,7 @@ func testSearchAndDates(t *testing.T, s handlers.Store) {
 	insert := func(n int, nombre, apellido string, registrado time.Time) int64 {
 		c := Campos(n)
 		c.Nombre, c.Apellido = nombre, apellido
-		got, err := s.Insert(ctx(t), c, registrado, "")
+		got, err := s.Insert(ctx(t), c, registrado, handlers.Cambio{})
 		if err != nil {
 			t.Fatal(err)
 		}

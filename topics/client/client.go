@@ -130,6 +130,30 @@ func (c *Client) Eliminar(ctx context.Context, id int64, cambio handlers.Cambio)
 	return out, c.call(ctx, withCambio(topics.Eliminar(id), cambio), &out)
 }
 
+// Anonimizar erases customer id's personal data for good and returns the
+// anonymised customer; anonymising it again changes nothing.
+func (c *Client) Anonimizar(ctx context.Context, id int64, cambio handlers.Cambio) (handlers.Cliente, error) {
+	var out handlers.Cliente
+	return out, c.call(ctx, withCambio(topics.Anonimizar(id), cambio), &out)
+}
+
+// Auditoria returns a page of customer id's audit trail, newest first:
+// limite entries (nil for the default), after cursor ("" for the first
+// page). An invalid limite fails here, without a round trip.
+func (c *Client) Auditoria(ctx context.Context, id int64, limite *int, cursor string) (handlers.PaginaAuditoria, error) {
+	var out handlers.PaginaAuditoria
+	if _, err := handlers.LimiteAuditoria(limite); err != nil {
+		return out, fmt.Errorf("%s: %w", topics.TypeAuditoria, err)
+	}
+	return out, c.call(ctx, topics.AuditoriaDe(topics.Auditoria{ID: id, Limite: limite, Cursor: cursor}), &out)
+}
+
+// Datos returns everything held about customer id in one document.
+func (c *Client) Datos(ctx context.Context, id int64) (handlers.DatosCliente, error) {
+	var out handlers.DatosCliente
+	return out, c.call(ctx, topics.DatosDe(id), &out)
+}
+
 func withCambio(call topics.Call, c handlers.Cambio) topics.Call {
 	call.Meta.IdempotencyKey, call.Meta.ExpectedVersion = c.IdempotencyKey, c.Version
 	return call

@@ -92,19 +92,27 @@ func (d *demo) create(t *testing.T, dni string) handlers.Cliente {
 	return c
 }
 
-func TestClient(t *testing.T) {
+// startWithClient starts a demo and a client of it, both stopped when t
+// ends, and a context for the test's calls.
+func startWithClient(t *testing.T) (*demo, *client.Client, context.Context) {
+	t.Helper()
 	d, err := startDemo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.stop()
+	t.Cleanup(d.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	cl, err := d.newClient(ctx, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
+	return d, cl, ctx
+}
+
+func TestClient(t *testing.T) {
+	d, cl, ctx := startWithClient(t)
 
 	active := d.create(t, "10117410")
 	inactive := d.create(t, "20000000")

@@ -74,7 +74,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		return errors.Join(err, stopHTTP())
 	}
 	svc, err := handlers.NewService(handlers.Deps{
-		Store: store, Historial: store.Historial(), Outbox: relay.NotifyingOutbox(),
+		Store: store, Historial: store.Historial(), Outbox: relay.NotifyingOutbox(), Auditoria: store.Auditoria(),
 		Idempotency: store.Idempotency(), IdempotencyTTL: cfg.IdempotencyTTL, Now: time.Now,
 		Reportes: projector.NotifyingReportes(),
 	})

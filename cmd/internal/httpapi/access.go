@@ -19,13 +19,13 @@ const realm = "cliente"
 // token's principal then rides in the request's context. It runs before
 // routing, so unknown paths and wrong methods also need a token: nobody
 // learns the API's shape without one.
-func guard(tokens TokenVerifier, log zerolog.Logger, mux *http.ServeMux, scopes map[string]string) http.Handler {
+func guard(tokens TokenVerifier, log zerolog.Logger, mux *http.ServeMux, patternOf func(*http.Request) string, scopes map[string]string) http.Handler {
 	if tokens == nil {
 		panic("httpapi: Options.Tokens is required") // never serve unauthenticated by omission
 	}
 	miss := problemOnMiss(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := mux.Handler(r)
+		pattern := patternOf(r)
 		// Set as ServeMux would, so observe labels refused requests by
 		// their route too.
 		r.Pattern = pattern

@@ -422,3 +422,28 @@ func TestInternalHandler(t *testing.T) {
 		}
 	}
 }
+
+// A sub-resource's scope is checked on the route the request is served
+// by: no spelling of an admin path reaches its operation with the sales
+// service's scope.
+func TestSubresourceScopesCannotBeSidestepped(t *testing.T) {
+	ti := newTestIssuer(t)
+	f := &fakeCaller{reply: okReply(topics.TypeAuditoria, handlers.PaginaAuditoria{ClienteID: 1})}
+	h := ti.handler(f, prometheus.NewRegistry())
+	ventas := "Bearer " + ti.sign(t, ti.key, ti.claims(auth.ScopeVentas))
+	for _, path := range []string{"/cliente/1/auditoria", "/cliente/1/%61uditoria", "/cliente/1/auditoria/", "/cliente/1//auditoria",
+		"/cliente/1/compras/../auditoria", "/cliente/1/datos", "/cliente/01/datos"} {
+		f.got = topics.Call{}
+		rec := serve(h, "GET", path, ventas)
+		if rec.Code == 200 || f.got.Type != "" {
+			t.Errorf("GET %s with scope ventas: %d, sent %q; want refused, nothing sent", path, rec.Code, f.got.Type)
+		}
+	}
+	if rec := serve(h, "GET", "/cliente/1/compras", ventas); rec.Code == http.StatusForbidden {
+		t.Fatalf("GET /cliente/1/compras with scope ventas: 403")
+	}
+	admin := "Bearer " + ti.sign(t, ti.key, ti.claims(auth.ScopeAdmin))
+	if rec := serve(h, "GET", "/cliente/1/auditoria", admin); rec.Code != 200 || f.got.Type != topics.TypeAuditoria {
+		t.Fatalf("GET /cliente/1/auditoria with scope admin: %d, sent %q", rec.Code, f.got.Type)
+	}
+}

@@ -152,31 +152,13 @@ func (a *api) listar(activo *bool) http.Handler {
 	})
 }
 
-// subrecurso routes /cliente/{id}/{recurso} to the handler of recurso.
-func (a *api) subrecurso(byName map[string]func(http.ResponseWriter, *http.Request, int64)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, ok := byName[r.PathValue("recurso")]
-		if !ok {
-			writeProblem(w, newProblem(r, string(handlers.CodeNotFound), "no such resource", nil))
-			return
-		}
-		a.withID(h).ServeHTTP(w, r)
-	})
-}
-
 // compras serves one page of a customer's purchase history, newest first.
 // The next page, if any, is also linked from a Link header (RFC 8288).
 func (a *api) compras(w http.ResponseWriter, r *http.Request, id int64) {
 	cursor := r.URL.Query().Get("cursor")
-	var limite *int
-	if s := r.URL.Query().Get("limite"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			writeProblem(w, newProblem(r, string(handlers.CodeInvalid), "the request is not valid",
-				[]handlers.FieldError{{Field: "limite", Message: fmt.Sprintf("must be an integer from 1 to %d", handlers.MaxLimiteCompras)}}))
-			return
-		}
-		limite = &n
+	limite, ok := limiteOf(w, r, handlers.MaxLimiteCompras)
+	if !ok {
+		return
 	}
 	page, err := call(a, r, func(ctx context.Context) (handlers.HistorialCompras, error) {
 		return a.o.Clientes.Compras(ctx, id, limite, cursor)
@@ -185,14 +167,37 @@ func (a *api) compras(w http.ResponseWriter, r *http.Request, id int64) {
 		writeError(w, r, err)
 		return
 	}
-	if page.Siguiente != "" {
-		next := url.Values{"cursor": {page.Siguiente}}
-		if limite != nil {
-			next.Set("limite", strconv.Itoa(*limite))
-		}
-		w.Header().Set("Link", fmt.Sprintf(`</cliente/%d/compras?%s>; rel="next"`, id, next.Encode()))
-	}
+	linkNext(w, r, page.Siguiente, limite)
 	writeJSON(w, http.StatusOK, page)
+}
+
+// limiteOf reads the optional ?limite= of a paged sub-resource, answering
+// 400 itself if it is not an integer.
+func limiteOf(w http.ResponseWriter, r *http.Request, maxLimite int) (*int, bool) {
+	s := r.URL.Query().Get("limite")
+	if s == "" {
+		return nil, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		writeProblem(w, newProblem(r, string(handlers.CodeInvalid), "the request is not valid",
+			[]handlers.FieldError{{Field: "limite", Message: fmt.Sprintf("must be an integer from 1 to %d", maxLimite)}}))
+		return nil, false
+	}
+	return &n, true
+}
+
+// linkNext links the next page of a paged sub-resource, if there is one,
+// from a Link header (RFC 8288).
+func linkNext(w http.ResponseWriter, r *http.Request, siguiente string, limite *int) {
+	if siguiente == "" {
+		return
+	}
+	next := url.Values{"cursor": {siguiente}}
+	if limite != nil {
+		next.Set("limite", strconv.Itoa(*limite))
+	}
+	w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, next.Encode()))
 }
 
 // resumen serves a customer's purchase totals and lifetime value.

@@ -113,6 +113,10 @@ func TestRoutesMapOntoMessages(t *testing.T) {
 		{"GET", "/cliente/reportes/geografia", "", okReply(topics.TypeReporteGeografia, handlers.ReporteGeografia{}), topics.TypeReporteGeografia, "", `{}`, 200},
 		{"GET", "/cliente/reportes/canales", "", okReply(topics.TypeReporteCanales, handlers.ReporteCanales{}), topics.TypeReporteCanales, "", `{}`, 200},
 		{"GET", "/cliente/reportes/valor", "", okReply(topics.TypeReporteValor, handlers.ReporteValor{}), topics.TypeReporteValor, "", `{}`, 200},
+		{"GET", "/cliente/7/auditoria?limite=5&cursor=eyJ2IjozfQ", "", okReply(topics.TypeAuditoria, handlers.PaginaAuditoria{ClienteID: 7}), topics.TypeAuditoria, "",
+			`{"id":7,"limite":5,"cursor":"eyJ2IjozfQ"}`, 200},
+		{"GET", "/cliente/7/datos", "", okReply(topics.TypeDatos, handlers.DatosCliente{Cliente: cliente}), topics.TypeDatos, "", `{"id":7}`, 200},
+		{"POST", "/cliente/7/anonimizar", "", okReply(topics.TypeAnonimizar, cliente), topics.TypeAnonimizar, "7", `{"id":7}`, 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -373,6 +377,45 @@ func TestPurchaseHistoryRoutes(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/cliente/7/pedidos", nil))
 	if rec.Code != 404 || rec.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("unknown sub-resource: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// The audit trail pages like the purchase history, and each sub-resource
+// is counted under its own route.
+func TestAuditoriaRoute(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	page := handlers.PaginaAuditoria{ClienteID: 7, Entradas: []handlers.EntradaAuditoria{}, Siguiente: "eyJ2IjozfQ"}
+	f := &fakeCaller{reply: okReply(topics.TypeAuditoria, page)}
+	h := newTestHandler(f, reg)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/cliente/7/auditoria?limite=2", nil))
+	if rec.Code != 200 || rec.Header().Get("Link") != `</cliente/7/auditoria?cursor=eyJ2IjozfQ&limite=2>; rel="next"` ||
+		!strings.Contains(rec.Body.String(), `"siguiente":"eyJ2IjozfQ"`) {
+		t.Fatalf("%d %q %s", rec.Code, rec.Header().Get("Link"), rec.Body)
+	}
+	if n := requestCount(t, reg, "GET /cliente/{id}/auditoria", "200"); n != 1 {
+		t.Fatalf("requests counted for the auditoria route = %v, want 1", n)
+	}
+	f.got = topics.Call{}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/cliente/7/auditoria?limite=x", nil))
+	if rec.Code != 400 || f.got.Type != "" || !strings.Contains(rec.Body.String(), `"field":"limite"`) {
+		t.Fatalf("limite=x: %d %s (sent %q)", rec.Code, rec.Body, f.got.Type)
+	}
+}
+
+// Anonymisation is a change like PUT and DELETE: If-Match and
+// Idempotency-Key travel in meta, the answer carries the ETag.
+func TestAnonimizarRoute(t *testing.T) {
+	f := &fakeCaller{reply: okReply(topics.TypeAnonimizar, handlers.Cliente{ID: 7, Version: 4, Anonimizado: true})}
+	req := httptest.NewRequest("POST", "/cliente/7/anonimizar", nil)
+	req.Header.Set("If-Match", `"3"`)
+	req.Header.Set("Idempotency-Key", "anon-7")
+	rec := httptest.NewRecorder()
+	newTestHandler(f, prometheus.NewRegistry()).ServeHTTP(rec, req)
+	if m := f.got.Meta; rec.Code != 200 || m.ExpectedVersion == nil || *m.ExpectedVersion != 3 || m.IdempotencyKey != "anon-7" ||
+		rec.Header().Get("ETag") != `"4"` || !strings.Contains(rec.Body.String(), `"anonimizado":true`) {
+		t.Fatalf("%d %q %s; sent meta %+v", rec.Code, rec.Header().Get("ETag"), rec.Body, f.got.Meta)
 	}
 }
 

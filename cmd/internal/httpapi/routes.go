@@ -10,6 +10,7 @@ import (
 	"context"
 	"net/http"
 	httppprof "net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,9 @@ type Clientes interface {
 	ReporteGeografia(ctx context.Context) (handlers.ReporteGeografia, error)
 	ReporteCanales(ctx context.Context) (handlers.ReporteCanales, error)
 	ReporteValor(ctx context.Context) (handlers.ReporteValor, error)
+	Auditoria(ctx context.Context, id int64, limite *int, cursor string) (handlers.PaginaAuditoria, error)
+	Datos(ctx context.Context, id int64) (handlers.DatosCliente, error)
+	Anonimizar(ctx context.Context, id int64, c handlers.Cambio) (handlers.Cliente, error)
 }
 
 // TokenVerifier checks a bearer access token and says whom it stands for
@@ -88,13 +92,13 @@ func (a *api) routes() []route {
 		{"DELETE /cliente/{id}", auth.ScopeEscribir, a.eliminar()},
 		{"GET /cliente/dni/{dni}", auth.ScopeLeer, a.porDNI()},
 		{"GET /cliente/email/{email}", auth.ScopeLeer, a.porEmail()},
-		// One pattern for the sub-resources of a customer (compras,
-		// resumen): separate ones ("/cliente/{id}/compras") would conflict
-		// with "/cliente/dni/{dni}". Both are the sales service's.
-		{"GET /cliente/{id}/{recurso}", auth.ScopeVentas, a.subrecurso(map[string]func(http.ResponseWriter, *http.Request, int64){
-			"compras": a.compras,
-			"resumen": a.resumen,
-		})},
+		// The sub-resources of a customer, each with its scope; New serves
+		// them behind one pattern (subrecursos).
+		{"GET /cliente/{id}/compras", auth.ScopeVentas, a.withID(a.compras)},
+		{"GET /cliente/{id}/resumen", auth.ScopeVentas, a.withID(a.resumen)},
+		{"GET /cliente/{id}/auditoria", auth.ScopeAdmin, a.withID(a.auditoria)},
+		{"GET /cliente/{id}/datos", auth.ScopeAdmin, a.withID(a.datos)},
+		{"POST /cliente/{id}/anonimizar", auth.ScopeAdmin, a.withID(a.anonimizar)},
 		// Reports (reportes.go), more specific than /cliente/{id}/{recurso}.
 		{"GET /cliente/reportes/adquisicion", auth.ScopeLeer, a.reporteAdquisicion()},
 		{"GET /cliente/reportes/retencion", auth.ScopeLeer, a.reporteRetencion()},
@@ -109,19 +113,38 @@ func (a *api) routes() []route {
 	}
 }
 
+// subrecursos is the one pattern the GET sub-resources of a customer
+// ("GET /cliente/{id}/compras", ...) are served under: on one mux they
+// would conflict with "GET /cliente/dni/{dni}". They get a mux of their
+// own, which both the access check and the routing ask, so each keeps
+// its own scope.
+const subrecursos = "GET /cliente/{id}/{recurso}"
+
 // New returns the edge's public HTTP handler: every route of the table,
 // each behind its access check. Metrics are not served here (Internal).
 func New(o Options) http.Handler {
 	a := &api{o: o}
-	mux := http.NewServeMux()
+	mux, sub := http.NewServeMux(), http.NewServeMux()
 	scopes := map[string]string{}
 	var patterns []string
 	for _, rt := range a.routes() {
-		mux.Handle(rt.pattern, rt.handler)
+		if rest, ok := strings.CutPrefix(rt.pattern, "GET /cliente/{id}/"); ok && !strings.Contains(rest, "/") {
+			sub.Handle(rt.pattern, rt.handler)
+		} else {
+			mux.Handle(rt.pattern, rt.handler)
+		}
 		scopes[rt.pattern] = rt.scope
 		patterns = append(patterns, rt.pattern)
 	}
-	return routedHandler{observe(o.Log, newHTTPMetrics(o.Registry), guard(o.Tokens, o.Log, mux, scopes)), patterns}
+	mux.Handle(subrecursos, problemOnMiss(sub))
+	patternOf := func(r *http.Request) string {
+		_, p := mux.Handler(r)
+		if p == subrecursos {
+			_, p = sub.Handler(r)
+		}
+		return p
+	}
+	return routedHandler{observe(o.Log, newHTTPMetrics(o.Registry), guard(o.Tokens, o.Log, mux, patternOf, scopes)), patterns}
 }
 
 // Internal serves what must never be public, on a listener of its own:

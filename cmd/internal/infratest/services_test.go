@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,9 +23,10 @@ import (
 // The ACLs are enough for the real thing: the worker and the edge, each as
 // its own user on the default topic names, serve a create and a read to
 // callers holding Hydra's access tokens (the edge trusts Hydra as its
-// issuer); the sales service, as its user, validates that customer over
-// its own reply topic and follows the customer's event with a group of its
-// own.
+// issuer), and the audit trail to the admin client only, naming the
+// writer's client as the author; the sales service, as its user,
+// validates that customer over its own reply topic and follows the
+// customer's event with a group of its own.
 func TestServicesRunAsTheirOwnUsers(t *testing.T) {
 	dir := infratest.Dir(t)
 	mongoURI := os.Getenv("MONGODB_URI")
@@ -140,6 +142,38 @@ func TestServicesRunAsTheirOwnUsers(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /cliente/%d: %d", created.ID, resp.StatusCode)
+	}
+
+	// The audit trail is the admin scope's: a writer's token is refused;
+	// the admin's reads that the worker recorded the writer's client as
+	// the author of the registration.
+	trail := fmt.Sprintf("/cliente/%d/auditoria", created.ID)
+	resp = send("GET", trail, escritor, nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `scope="admin"`) {
+		t.Fatalf("GET %s with the writer's token: %d %q, want 403 naming admin", trail, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	admin, err := hydra.Token(tokenCtx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = send("GET", trail, admin, nil)
+	var page struct {
+		Entradas []struct {
+			Version int64  `json:"version"`
+			Tipo    string `json:"tipo"`
+			Autor   struct {
+				Principal string `json:"principal"`
+				ClientID  string `json:"clientId"`
+			} `json:"autor"`
+		} `json:"entradas"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	writerID := hydra.Clients["escritor"].ClientID
+	if resp.StatusCode != http.StatusOK || err != nil || len(page.Entradas) != 1 || page.Entradas[0].Tipo != "registrado" ||
+		page.Entradas[0].Autor.Principal != writerID || page.Entradas[0].Autor.ClientID != writerID {
+		t.Fatalf("GET %s as admin: %d %v %+v, want the registration by %s", trail, resp.StatusCode, err, page, writerID)
 	}
 
 	// The sales service's calls and event following.
