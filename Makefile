@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 PKGS     := ./...
 
 .PHONY: run test test-rules vet fmt-check fuzz bench build clean help \
-        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client bench-list bench-store bench-load
+        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client bench-list bench-store bench-load bench-reportes
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -135,6 +135,17 @@ bench-infra: infra-up ## like bench, with the dev binary on the real Kafka and F
 	kill $$pid; wait $$pid; \
 	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 40 $$data/dev.log; fi; \
 	rm -rf $$data; exit $$rc
+
+# bench-reportes seeds a new database on the real FerretDB through the use
+# cases (customers, then sales, as the worker applies them, the projector
+# folding as it goes), then reads each report BENCH_REPORTES_N times.
+BENCH_REPORTES_CLIENTES ?= 100000
+BENCH_REPORTES_VENTAS   ?= 1000000
+BENCH_REPORTES_N        ?= 1000
+BENCH_REPORTES_TIMEOUT  ?= 60m
+bench-reportes: infra-up ## p50/p99 of each report with BENCH_REPORTES_CLIENTES customers and BENCH_REPORTES_VENTAS sales on the real FerretDB
+	$(GO) run ./cmd/benchreportes -mongodb $(INFRA_MONGODB) -clientes $(BENCH_REPORTES_CLIENTES) -ventas $(BENCH_REPORTES_VENTAS) \
+	  -n $(BENCH_REPORTES_N) -seed-timeout $(BENCH_REPORTES_TIMEOUT)
 
 # bench-client's dev stack has topics, group, reply topic and database of its
 # own, so no other stack on the broker (bench-infra, test runs) answers its

@@ -53,12 +53,17 @@ type notifyingOutbox struct {
 func (o notifyingOutbox) Add(ctx context.Context, e Evento) error {
 	err := o.Outbox.Add(ctx, e)
 	if err == nil {
-		select {
-		case o.nudge <- struct{}{}:
-		default: // a nudge is pending already
-		}
+		nudge(o.nudge)
 	}
 	return err
+}
+
+// nudge wakes a loop waiting on c, unless a nudge is pending already.
+func nudge(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // Run publishes whenever nudged and at least every Interval, backing off

@@ -31,7 +31,7 @@ func TestLostAuditEntryIsRebuiltFromTheCustomer(t *testing.T) {
 	trail := &loseAdd{Auditoria: m.Auditoria()}
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	svc, err := handlers.NewService(handlers.Deps{Store: m, Historial: m.Historial(), Outbox: m.Outbox(), Auditoria: trail,
-		Idempotency: m.Idempotency(), IdempotencyTTL: time.Hour, Now: func() time.Time { return now }})
+		Idempotency: m.Idempotency(), IdempotencyTTL: time.Hour, Now: func() time.Time { return now }, Reportes: m.Reportes()})
 	if err != nil {
 		t.Fatal(err)
 	}

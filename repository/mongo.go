@@ -222,6 +222,7 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	}}
 	others = append(others, historialIndexes(m.db)...)
 	others = append(others, outboxIndexes(m.db)...)
+	others = append(others, reportesIndexes(m.db)...)
 	others = append(others, auditoriaIndexes(m.db)...)
 	for _, ci := range others {
 		if _, err := ci.coll.Indexes().CreateOne(ctx, ci.index); err != nil {
@@ -233,6 +234,13 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 		return fmt.Errorf("repository: copy customers to %s: %w", clientesColl, err)
 	}
 
+	if err := ensureFamilias(ctx, m.db); err != nil {
+		return err
+	}
+	// Once per database (a mark in migrations), after the copy above.
+	if err := m.backfillReportes(ctx); err != nil {
+		return fmt.Errorf("repository: reports of older customers: %w", err)
+	}
 	// Start the counter at the highest id in use, so that a database whose
 	// counter was lost does not hand out ids that exist. Inserting (rather
 	// than upserting) makes concurrent callers race on the _id index: the

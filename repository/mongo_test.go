@@ -130,6 +130,14 @@ func TestHistorialContract(t *testing.T) {
 	})
 }
 
+func TestReportesContract(t *testing.T) {
+	storetest.RunReportes(t, storetest.ReportesOptions{Seeds: []uint64{7}, Operations: 120},
+		func(t *testing.T) storetest.ReportesStores {
+			m := newStore(t, newDatabase(t))
+			return storetest.ReportesStores{Store: m, Historial: m.Historial(), Reportes: m.Reportes()}
+		})
+}
+
 func TestOutboxContract(t *testing.T) {
 	storetest.RunOutbox(t, func(t *testing.T) handlers.Outbox {
 		return newStore(t, newDatabase(t)).Outbox()
@@ -673,5 +681,46 @@ func TestInsertRoundTrips(t *testing.T) {
 	}
 	if want := n*perInsert + n/idBlockSize; total != want {
 		t.Errorf("%d inserts sent %d commands %v, want %d", n, total, counts, want)
+	}
+}
+
+// A database of an older version: customers never noticed, totals without
+// the months of purchase. EnsureSchema notices every customer once and
+// recomputes such totals, so the reports count them.
+func TestEnsureSchemaBackfillsReports(t *testing.T) {
+	ctx := testCtx(t)
+	m := newStore(t, newDatabase(t))
+	c, err := m.Insert(ctx, storetest.Campos(1), time.Now(), handlers.Cambio{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Historial()
+	compra := storetest.Compra(1, c.ID)
+	if _, _, err := h.RegistrarCompra(ctx, compra); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.GuardarAgregados(ctx, handlers.Agregar(c.ID, []handlers.Compra{compra}), 0); err != nil {
+		t.Fatal(err)
+	}
+	// As an older version left it.
+	if _, err := h.resumenes.UpdateByID(ctx, c.ID, bson.D{{Key: "$unset", Value: bson.D{{Key: "meses", Value: ""}, {Key: "porMoneda.0.ultima", Value: ""}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.db.Collection(migrationsColl).DeleteMany(ctx, bson.D{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.EnsureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := h.Agregados(ctx, c.ID)
+	if err != nil || !a.Equal(handlers.Agregar(c.ID, []handlers.Compra{compra})) {
+		t.Fatalf("totals after the backfill %+v, %v", a, err)
+	}
+	avisos, err := m.Reportes().Avisos(ctx, 10)
+	if err != nil || len(avisos) != 1 || avisos[0].ClienteID != c.ID {
+		t.Fatalf("notices after the backfill %v, %v; want one for customer %d", avisos, err, c.ID)
+	}
+	if n, err := m.db.Collection(migrationsColl).CountDocuments(ctx, bson.D{{Key: "_id", Value: reportesDone}}); err != nil || n != 1 {
+		t.Fatalf("migration mark: %d, %v", n, err)
 	}
 }

@@ -25,6 +25,14 @@ func TestOutboxContract(t *testing.T) {
 	storetest.RunOutbox(t, func(*testing.T) handlers.Outbox { return memstore.NewOutbox() })
 }
 
+func TestReportesContract(t *testing.T) {
+	storetest.RunReportes(t, storetest.ReportesOptions{Seeds: []uint64{1, 2, 3, 4, 5, 6, 7, 8}, Operations: 600},
+		func(*testing.T) storetest.ReportesStores {
+			r := memstore.NewReportes()
+			return storetest.ReportesStores{Store: memstore.New(), Historial: memstore.NewHistorial(), Reportes: r, CrashAfter: r.CrashAfter}
+		})
+}
+
 func TestAuditoriaContract(t *testing.T) {
 	storetest.RunAuditoria(t, func(*testing.T) handlers.Auditoria { return memstore.NewAuditoria() })
 }
