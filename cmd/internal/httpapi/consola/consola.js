@@ -160,19 +160,25 @@
     var hash = location.hash.replace(/^#/, '') || '/informes';
     var path = hash.split('?')[0];
     var query = new URLSearchParams(hash.indexOf('?') >= 0 ? hash.slice(hash.indexOf('?') + 1) : '');
-    var m;
+    var m, loading;
     if (path === '/informes') {
       showView('informes');
-      loadInformes();
+      loading = loadInformes();
     } else if (path === '/clientes') {
       showView('clientes');
-      loadClientes(query);
+      loading = loadClientes(query);
     } else if ((m = /^\/cliente\/(\d+)$/.exec(path))) {
       showView('cliente');
-      loadCliente(m[1]);
+      loading = loadCliente(m[1]);
     } else {
       location.hash = '#/informes';
+      return;
     }
+    // Count the views shown with all their data (or errors) in place: a
+    // test driving the page waits for the count to move.
+    loading.then(function () {
+      document.body.dataset.cargas = String(Number(document.body.dataset.cargas || 0) + 1);
+    });
   }
 
   function signOut(msg) {
@@ -228,11 +234,13 @@
   // ---------------------------------------------------------------- reports
 
   function loadInformes() {
-    cargarAdquisicion();
-    cargarInforme('retencion', '/cliente/reportes/retencion', dibujarRetencion);
-    cargarInforme('geografia', '/cliente/reportes/geografia', dibujarGeografia);
-    cargarInforme('canales', '/cliente/reportes/canales', dibujarCanales);
-    cargarInforme('valor', '/cliente/reportes/valor', dibujarValor);
+    return Promise.all([
+      cargarAdquisicion(),
+      cargarInforme('retencion', '/cliente/reportes/retencion', dibujarRetencion),
+      cargarInforme('geografia', '/cliente/reportes/geografia', dibujarGeografia),
+      cargarInforme('canales', '/cliente/reportes/canales', dibujarCanales),
+      cargarInforme('valor', '/cliente/reportes/valor', dibujarValor)
+    ]);
   }
 
   function cargarInforme(nombre, path, draw) {
@@ -461,7 +469,7 @@
     setError(view, '');
     view.setAttribute('aria-busy', 'true');
     var body = $('#tabla-clientes tbody');
-    api('/cliente?' + q.toString()).then(function (r) {
+    return api('/cliente?' + q.toString()).then(function (r) {
       clear(body);
       r.body.forEach(function (c) {
         body.appendChild(el('tr', null,
@@ -543,7 +551,7 @@
       setError($('#cliente-auditoria'), 'No se pudo cargar la auditoría: ' + err.message);
     });
 
-    Promise.all([perfil, resumen, compras, auditoria]).then(function () { view.removeAttribute('aria-busy'); });
+    return Promise.all([perfil, resumen, compras, auditoria]).then(function () { view.removeAttribute('aria-busy'); });
   }
 
   function permiso(err, que) {
@@ -573,18 +581,20 @@
     }, function (err) { setError(section, permiso(err, 'las compras')); });
   }
 
-  // dibujarAuditoria shows the audit entries as a table, one column per
-  // field, newest first as the API sends them.
+  // dibujarAuditoria shows the audit entries (version, kind of change,
+  // when, who, and each field from what to what) as the API sends them:
+  // a list, or an object holding the list.
   function dibujarAuditoria(body) {
     var entries = Array.isArray(body) ? body : (Object.keys(body || {}).map(function (k) { return body[k]; }).filter(Array.isArray)[0] || []);
-    var cols = [];
-    entries.forEach(function (e) { Object.keys(e).forEach(function (k) { if (cols.indexOf(k) < 0) cols.push(k); }); });
-    fillTable($('#cliente-auditoria table'), entries.length ? null : 'Sin registros de auditoría.', cols.map(humano),
+    var valor = function (v) { return v === null || v === undefined ? '—' : String(v); };
+    fillTable($('#cliente-auditoria table'), entries.length ? null : 'Sin registros de auditoría.',
+      ['Versión', 'Cambio', 'Fecha', 'Autor', 'Campos'],
       entries.map(function (e) {
-        return cols.map(function (k) {
-          var v = e[k];
-          return v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-        });
+        var autor = Object.keys(e.autor || {}).map(function (k) { return e.autor[k]; }).filter(Boolean).join(' · ');
+        var campos = (e.campos || []).map(function (c) {
+          return c.campo + ': ' + (c.borrado ? '(borrado)' : valor(c.antes) + ' → ' + valor(c.despues));
+        }).join('; ');
+        return [String(e.version), humano(e.tipo || ''), e.fecha ? fechaHora.format(new Date(e.fecha)) : '', autor, campos];
       }));
   }
 
