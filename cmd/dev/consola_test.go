@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -109,9 +110,10 @@ var auditoriaPath = regexp.MustCompile(`/cliente/\d+/auditoria$`)
 
 // browser is one headless chromium tab, with the screenshots folder.
 type browser struct {
-	ctx      context.Context
-	problems *browserProblems
-	shots    string
+	ctx       context.Context
+	problems  *browserProblems
+	shots     string
+	downloads string // where the browser saves downloads
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -156,7 +158,12 @@ func newBrowser(t *testing.T) *browser {
 	if err := chromedp.Do(bctx); err != nil { // starts the browser
 		t.Fatalf("starting %s: %v", exe, err)
 	}
-	return &browser{ctx: bctx, problems: p, shots: shots}
+	downloads := t.TempDir()
+	if _, err := chromedp.CallBrowser(bctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatal(err)
+	}
+	return &browser{ctx: bctx, problems: p, shots: shots, downloads: downloads}
 }
 
 // do runs steps, failing the test (with a screenshot) on an error.
@@ -248,7 +255,7 @@ func seedConsola(t *testing.T) seeded {
 		{"Carmen", "Calle Plateros 3, Cusco", "Cusco", ""},
 		{"Jorge", "Pasaje Santa Ana 7 - Cusco", "Cusco", "984111222"},
 		{"Ana", "Calle Real 12, Huancayo, Junín", "Junín", "964222333"},
-		{"Pedro", "Jr. Ica 450, Huancayo, Junín", "Junín", ""},
+		{"Pedro", "Av. Giráldez 300, Huancayo, Junín", "Junín", ""},
 		{"María", "Av. Arequipa 123, Miraflores, Lima", "Lima", "987000111"},
 		{"José", "Av. Brasil 2020, Jesús María, Lima", "Lima", "(01) 433-2211"},
 		{"Lucía", "Calle Las Begonias 441, San Isidro, Lima", "Lima", "999888777"},
@@ -353,12 +360,21 @@ func (b *browser) clickBar(t *testing.T, canvasID string, dataset, index int) ch
 	return chromedp.MouseClickXY(pt.X, pt.Y)
 }
 
-func ints(v []float64) []int {
-	out := make([]int, len(v))
-	for i, x := range v {
-		out[i] = int(x)
+// wantChart checks that a chart draws exactly these labels (nil: any)
+// and one dataset per series, in order.
+func (b *browser) wantChart(t *testing.T, canvasID string, labels []string, series ...[]int) {
+	t.Helper()
+	c := b.chart(t, canvasID)
+	ok := len(c.Datasets) == len(series) && (labels == nil || slices.Equal(c.Labels, labels))
+	for i := 0; ok && i < len(series); i++ {
+		ok = len(c.Datasets[i].Data) == len(series[i])
+		for j := 0; ok && j < len(series[i]); j++ {
+			ok = c.Datasets[i].Data[j] == float64(series[i][j])
+		}
 	}
-	return out
+	if !ok {
+		t.Errorf("chart %s draws %+v, want labels %v and data %v", canvasID, c, labels, series)
+	}
 }
 
 func checkInformes(t *testing.T, b *browser, s seeded) {
@@ -374,15 +390,12 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 		}
 	}
 	getJSON(t, "/cliente/reportes/adquisicion", &adq)
-	c := b.chart(t, "grafico-adquisicion")
 	var inicios []string
 	var nuevos []int
 	for _, p := range adq.Puntos {
 		inicios, nuevos = append(inicios, p.Inicio), append(nuevos, p.Nuevos)
 	}
-	if len(c.Datasets) != 1 || !slices.Equal(c.Labels, inicios) || !slices.Equal(ints(c.Datasets[0].Data), nuevos) {
-		t.Errorf("acquisition chart %+v, want %v %v", c, inicios, nuevos)
-	}
+	b.wantChart(t, "grafico-adquisicion", inicios, nuevos)
 	if len(nuevos) == 0 || nuevos[len(nuevos)-1] < len(s.ids) {
 		t.Errorf("acquisition: this month %v, want at least the %d seeded", nuevos, len(s.ids))
 	}
@@ -398,15 +411,12 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 		}
 	}
 	getJSON(t, "/cliente/reportes/retencion", &ret)
-	c = b.chart(t, "grafico-retencion")
 	var cohortes []string
 	var activos, inactivos []int
 	for _, co := range ret.Cohortes {
 		cohortes, activos, inactivos = append(cohortes, co.Cohorte), append(activos, co.Activos), append(inactivos, co.Inactivos)
 	}
-	if len(c.Datasets) != 2 || !slices.Equal(c.Labels, cohortes) || !slices.Equal(ints(c.Datasets[0].Data), activos) || !slices.Equal(ints(c.Datasets[1].Data), inactivos) {
-		t.Errorf("retention chart %+v, want %v active %v inactive %v", c, cohortes, activos, inactivos)
-	}
+	b.wantChart(t, "grafico-retencion", cohortes, activos, inactivos)
 	thisMonth := time.Now().In(lima(t)).Format("2006-01")
 	rows := b.tableText(t, "#tabla-retencion")
 	i := slices.Index(cohortes, thisMonth)
@@ -423,15 +433,12 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 		SinUbicar struct{ Total, Activos int }
 	}
 	getJSON(t, "/cliente/reportes/geografia", &geo)
-	c = b.chart(t, "grafico-geografia")
 	var deps []string
 	var totales, activosDep []int
 	for _, d := range geo.Departamentos {
 		deps, totales, activosDep = append(deps, d.Departamento), append(totales, d.Total), append(activosDep, d.Activos)
 	}
-	if len(c.Datasets) != 2 || !slices.Equal(c.Labels, deps) || !slices.Equal(ints(c.Datasets[0].Data), totales) || !slices.Equal(ints(c.Datasets[1].Data), activosDep) {
-		t.Errorf("geography chart %+v, want %v totals %v active %v", c, deps, totales, activosDep)
-	}
+	b.wantChart(t, "grafico-geografia", deps, totales, activosDep)
 	for dep, ids := range s.byDep {
 		if i := slices.Index(deps, dep); i < 0 || totales[i] < len(ids) {
 			t.Errorf("geography: %s not drawn with its %d seeded customers: %v %v", dep, len(ids), deps, totales)
@@ -448,12 +455,9 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 		Telefonos                               struct{ Movil, Fijo int }
 	}
 	getJSON(t, "/cliente/reportes/canales", &can)
-	if c := b.chart(t, "grafico-canales"); len(c.Datasets) != 1 || !slices.Equal(ints(c.Datasets[0].Data), []int{can.SoloEmail, can.SoloTelefono, can.Ambos, can.Ninguno}) {
-		t.Errorf("channels chart %+v, report %+v", c, can)
-	}
-	if c := b.chart(t, "grafico-telefonos"); len(c.Datasets) != 1 || !slices.Equal(ints(c.Datasets[0].Data), []int{can.Telefonos.Movil, can.Telefonos.Fijo}) {
-		t.Errorf("phones chart %+v, report %+v", c, can)
-	}
+	b.wantChart(t, "grafico-canales", []string{"Solo email", "Solo teléfono", "Email y teléfono", "Ninguno"},
+		[]int{can.SoloEmail, can.SoloTelefono, can.Ambos, can.Ninguno})
+	b.wantChart(t, "grafico-telefonos", []string{"Móvil", "Fijo"}, []int{can.Telefonos.Movil, can.Telefonos.Fijo})
 	// Active seeded: 8 with a phone (6 mobile, 2 landline), 3 without.
 	if can.Ambos < 8 || can.SoloEmail < 3 || can.Telefonos.Movil < 6 || can.Telefonos.Fijo < 2 {
 		t.Errorf("channels %+v, want at least the seeded 8 both (6 mobile, 2 landline) and 3 email only", can)
@@ -466,7 +470,6 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 		}
 	}
 	getJSON(t, "/cliente/reportes/valor", &val)
-	c = b.chart(t, "grafico-valor")
 	var segs []string
 	var clientes []int
 	for _, sg := range val.Segmentos {
@@ -474,10 +477,20 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 			segs, clientes = append(segs, sg.Segmento), append(clientes, sg.Clientes)
 		}
 	}
-	if len(c.Datasets) != 1 || len(c.Labels) != len(segs) || !slices.Equal(ints(c.Datasets[0].Data), clientes) {
-		t.Errorf("value chart %+v, want PEN segments %v %v", c, segs, clientes)
-	}
+	b.wantChart(t, "grafico-valor", nil, clientes) // labels are the segments' names for people
 	b.screenshot(t, "informes")
+
+	// The CSV button saves what the route answers to Accept: text/csv.
+	b.do(t, "downloading the geography CSV", chromedp.Click(chromedp.CSS(`button.csv[data-informe=geografia]`)))
+	wantCSV := doWith(t, "GET", "/cliente/reportes/geografia", nil, map[string]string{"Accept": "text/csv"})
+	var gotCSV []byte
+	eventually(t, 20*time.Second, func() (err error) {
+		gotCSV, err = os.ReadFile(filepath.Join(b.downloads, "geografia.csv"))
+		return err
+	})
+	if wantCSV.status != 200 || string(gotCSV) != string(wantCSV.body) {
+		t.Errorf("downloaded CSV:\n%s\nthe route answers %d:\n%s", gotCSV, wantCSV.status, wantCSV.body)
+	}
 	b.noProblems(t, "reports")
 
 	// A bar is a way into the customers behind it: Cusco's, by mouse.

@@ -395,6 +395,18 @@
         .concat(TELEFONOS.map(function (c) { return ['Teléfono ' + c[1].toLowerCase(), numero.format(tel[c[0]])]; })));
   }
 
+  // UMBRALES names the thresholds of the valor report (CONTRACT.md).
+  var UMBRALES = {
+    mesesReciente: 'Compra reciente: meses desde la última, hasta',
+    mesesMedia: 'Recencia media: meses desde la última, hasta',
+    mesesPerdido: 'Perdido: meses sin comprar, desde',
+    comprasFrecuente: 'Compras de un cliente frecuente, desde',
+    comprasRepetida: 'Compras de un cliente que repite, desde',
+    gastoAlto: 'Gasto alto, desde',
+    gastoAltoOtras: 'Gasto alto en otras monedas, desde',
+    mes: 'Mes de referencia'
+  };
+
   function dibujarValor(d) {
     var select = $('#form-valor').elements.moneda;
     var monedas = [];
@@ -416,13 +428,13 @@
     }, 'Clientes por segmento de valor en ' + elegida + ': ' + segs.map(function (s) { return humano(s.segmento) + ' ' + s.clientes; }).join(', ') + '.',
     function (i) { goList({ segmento: segs[i].segmento, moneda: elegida }); });
 
-    var dl = $('#umbrales-valor');
-    clear(dl);
-    Object.keys(d.umbrales || {}).forEach(function (k) {
+    fillDl($('#umbrales-valor'), Object.keys(d.umbrales || {}).map(function (k) {
       var v = d.umbrales[k];
-      dl.appendChild(el('dt', null, humano(k)));
-      dl.appendChild(el('dd', null, typeof v === 'object' ? JSON.stringify(v) : String(v)));
-    });
+      if (v && typeof v === 'object') {
+        v = Object.keys(v).map(function (m) { return m + ' ' + v[m]; }).join(', ');
+      }
+      return [UMBRALES[k] || k, String(v)];
+    }));
     fillTable($('#tabla-valor'), 'Segmentos de valor', ['Moneda', 'Segmento', 'Clientes', 'Gasto'],
       d.segmentos.map(function (s) {
         return [s.moneda, link('#/clientes?segmento=' + encodeURIComponent(s.segmento) + '&moneda=' + encodeURIComponent(s.moneda), humano(s.segmento)),
