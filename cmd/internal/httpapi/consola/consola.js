@@ -139,8 +139,11 @@
 
   // ---------------------------------------------------------------- routing
 
+  var TITULOS = { acceso: 'Acceso', informes: 'Informes', clientes: 'Clientes', cliente: 'Cliente' };
+
   function showView(name) {
     document.querySelectorAll('.vista').forEach(function (v) { v.hidden = v.id !== 'vista-' + name; });
+    document.title = TITULOS[name] + ' · Consola de clientes';
     document.querySelectorAll('#navegacion a').forEach(function (a) {
       if (a.dataset.vista === name) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
@@ -217,7 +220,7 @@
   }
 
   function dataset(label, data, color) {
-    return { label: label, data: data, backgroundColor: color, borderColor: color };
+    return { label: label, data: data, backgroundColor: color, borderColor: color, maxBarThickness: 48 };
   }
 
   function goList(params) {
@@ -285,7 +288,7 @@
     var total = values.reduce(function (a, b) { return a + b; }, 0);
     drawChart('grafico-adquisicion', {
       type: 'line',
-      data: { labels: labels, datasets: [Object.assign(dataset('Nuevos clientes', values, COLORES.principal), { tension: 0.2, pointRadius: 4, pointHoverRadius: 6 })] },
+      data: { labels: labels, datasets: [Object.assign(dataset('Nuevos clientes', values, COLORES.principal), { tension: 0, pointRadius: 4, pointHoverRadius: 6 })] },
       options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } }, interaction: { mode: 'nearest', intersect: false } }
     }, 'Nuevos clientes por ' + NOMBRE_PERIODO[d.periodo] + ' del ' + d.desde + ' al ' + d.hasta + ': ' + numero.format(total) + ' en total.',
     function (i) {
