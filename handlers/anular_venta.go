@@ -14,5 +14,6 @@ func (s *Service) AnularVenta(ctx context.Context, d DatosAnulacion) (ResultadoV
 		return ResultadoVenta{}, err
 	}
 	// The stored sale names the customer, whatever the event said.
-	return ResultadoVenta{Resultado: VentaAplicada, VentaID: ventaID, ClienteID: c.ClienteID}, s.recalcular(ctx, c.ClienteID)
+	res := ResultadoVenta{Resultado: VentaAplicada, VentaID: ventaID, ClienteID: c.ClienteID}
+	return res, s.avisarVenta(ctx, res, true, s.recalcular(ctx, c.ClienteID))
 }

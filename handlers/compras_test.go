@@ -384,7 +384,7 @@ func TestComprasPaging(t *testing.T) {
 // missing only when the first command needs it.
 func TestNewServiceRefusesMissingDependencies(t *testing.T) {
 	full := handlers.Deps{Store: memstore.New(), Historial: memstore.NewHistorial(), Outbox: memstore.NewOutbox(),
-		Idempotency: memstore.NewIdempotency(), IdempotencyTTL: time.Hour, Now: time.Now}
+		Idempotency: memstore.NewIdempotency(), IdempotencyTTL: time.Hour, Now: time.Now, Reportes: memstore.NewReportes()}
 	if _, err := handlers.NewService(full); err != nil {
 		t.Fatalf("all dependencies given: %v", err)
 	}
@@ -392,6 +392,7 @@ func TestNewServiceRefusesMissingDependencies(t *testing.T) {
 		"Store": func(d *handlers.Deps) { d.Store = nil }, "Historial": func(d *handlers.Deps) { d.Historial = nil },
 		"Outbox": func(d *handlers.Deps) { d.Outbox = nil }, "Idempotency": func(d *handlers.Deps) { d.Idempotency = nil },
 		"IdempotencyTTL": func(d *handlers.Deps) { d.IdempotencyTTL = 0 }, "Now": func(d *handlers.Deps) { d.Now = nil },
+		"Reportes": func(d *handlers.Deps) { d.Reportes = nil },
 	} {
 		d := full
 		drop(&d)

@@ -102,9 +102,12 @@ type Publisher interface {
 	Publish(ctx context.Context, events []Evento) error
 }
 
-// recordEvent records the event of the change that produced c. A failure
-// fails the command before its idempotency record is finished, so the
-// retry records it again.
+// recordEvent records the event of the change that produced c, and its
+// notice to the reports. A failure fails the command before its
+// idempotency record is finished, so the retry records both again.
 func (s *Service) recordEvent(ctx context.Context, c Cliente) error {
-	return s.outbox.Add(ctx, EventoDe(c, s.now()))
+	if err := s.outbox.Add(ctx, EventoDe(c, s.now())); err != nil {
+		return err
+	}
+	return s.reportes.Avisar(ctx, AvisoDeCambio(c))
 }

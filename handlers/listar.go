@@ -40,6 +40,11 @@ type ConsultaClientes struct {
 	// DespuesDeID starts after that id, as Cursor does; for callers of the
 	// first version of the contract.
 	DespuesDeID int64 `json:"despuesDeId,omitempty"`
+	// Segmento, Moneda (default PEN) and Departamento select by report
+	// segment (listar_segmentos.go).
+	Segmento     string `json:"segmento,omitempty"`
+	Moneda       string `json:"moneda,omitempty"`
+	Departamento string `json:"departamento,omitempty"`
 }
 
 // PaginaClientes is one page of a listing, in ascending id order.
@@ -55,20 +60,20 @@ type cursorClientes struct {
 
 // Listar returns a page of the customers that c selects.
 func (s *Service) Listar(ctx context.Context, c ConsultaClientes) (PaginaClientes, error) {
-	f, err := filtroDe(c, false)
+	f, sel, err := s.consulta(c, false)
 	if err != nil {
 		return PaginaClientes{}, err
 	}
-	return s.pagina(ctx, f)
+	return s.pagina(ctx, f, sel)
 }
 
 // Buscar is Listar for a search: c.Q is required.
 func (s *Service) Buscar(ctx context.Context, c ConsultaClientes) (PaginaClientes, error) {
-	f, err := filtroDe(c, true)
+	f, sel, err := s.consulta(c, true)
 	if err != nil {
 		return PaginaClientes{}, err
 	}
-	return s.pagina(ctx, f)
+	return s.pagina(ctx, f, sel)
 }
 
 // filtroDe checks c and turns it into a store filter.
@@ -123,12 +128,12 @@ func (v *fieldErrors) fechaDia(field, s string, shift time.Duration) time.Time {
 	return t.Add(shift)
 }
 
-// pagina reads one page of f, cut short if its JSON would pass
+// pagina reads one page of f (and sel, if set), cut short if its JSON would pass
 // maxPaginaBytes, and the cursor of the next one.
-func (s *Service) pagina(ctx context.Context, f Filtro) (PaginaClientes, error) {
+func (s *Service) pagina(ctx context.Context, f Filtro, sel *Seleccion) (PaginaClientes, error) {
 	limite := f.Limite
 	f.Limite++ // one more tells whether a next page exists
-	list, err := s.store.List(ctx, f)
+	list, err := s.listarSeleccion(ctx, f, sel)
 	if err != nil {
 		return PaginaClientes{}, err
 	}

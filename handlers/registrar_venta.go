@@ -70,14 +70,24 @@ func (s *Service) RegistrarVenta(ctx context.Context, d DatosVenta) (ResultadoVe
 		// Maybe a redelivery after a crash before the totals were saved:
 		// only a recomputation knows.
 		res.Resultado = VentaDuplicada
-		return res, s.recalcular(ctx, c.ClienteID)
+		return res, s.avisarVenta(ctx, res, false, s.recalcular(ctx, c.ClienteID))
 	}
 	res.Resultado = VentaAplicada
 	err = s.historial.GuardarAgregados(ctx, before.Con(stored), rev)
 	if errors.Is(err, ErrRevision) {
 		err = s.recalcular(ctx, c.ClienteID)
 	}
-	return res, err
+	return res, s.avisarVenta(ctx, res, false, err)
+}
+
+// avisarVenta records the notice of a sale applied to the history, after
+// err (the history's write) succeeded; also for a duplicate, which may be
+// the redelivery of an event that crashed before its notice.
+func (s *Service) avisarVenta(ctx context.Context, res ResultadoVenta, anulada bool, err error) error {
+	if err != nil {
+		return err
+	}
+	return s.reportes.Avisar(ctx, AvisoDeVenta(res.VentaID, res.ClienteID, anulada))
 }
 
 // recalcular recomputes a customer's totals from its purchases and stores

@@ -49,6 +49,9 @@ type Deps struct {
 	IdempotencyTTL time.Duration
 	// Now is the clock that stamps fechaRegistro, events and sales checks.
 	Now func() time.Time
+	// Reportes keeps the report counters; every change records a notice
+	// in it (see reportes_proyector.go).
+	Reportes ReportesStore
 }
 
 // Service implements the use cases, one file each. It is safe for
@@ -60,6 +63,9 @@ type Service struct {
 	idem      IdempotencyStore
 	ttl       time.Duration
 	now       func() time.Time
+	reportes  ReportesStore
+	// analizador derives report contributions and Lima dates.
+	analizador *Analizador
 }
 
 // NewService returns a Service over d, or an error naming every missing
@@ -70,6 +76,7 @@ func NewService(d Deps) (*Service, error) {
 	for name, missing := range map[string]bool{
 		"Store": d.Store == nil, "Historial": d.Historial == nil, "Outbox": d.Outbox == nil,
 		"Idempotency": d.Idempotency == nil, "Now": d.Now == nil, "IdempotencyTTL": d.IdempotencyTTL <= 0,
+		"Reportes": d.Reportes == nil,
 	} {
 		if missing {
 			errs = append(errs, errors.New("handlers: NewService: "+name+" is required"))
@@ -79,7 +86,7 @@ func NewService(d Deps) (*Service, error) {
 		return nil, err
 	}
 	return &Service{store: d.Store, historial: d.Historial, outbox: d.Outbox, idem: d.Idempotency,
-		ttl: d.IdempotencyTTL, now: d.Now}, nil
+		ttl: d.IdempotencyTTL, now: d.Now, reportes: d.Reportes, analizador: NewAnalizador()}, nil
 }
 
 func checkID(id int64) error {

@@ -173,6 +173,7 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	}}
 	others = append(others, historialIndexes(m.db)...)
 	others = append(others, outboxIndexes(m.db)...)
+	others = append(others, reportesIndexes(m.db)...)
 	for _, ci := range others {
 		if _, err := ci.coll.Indexes().CreateOne(ctx, ci.index); err != nil {
 			return fmt.Errorf("repository: create index %s.%s: %w", ci.coll.Name(), *ci.index.Options.Name, err)

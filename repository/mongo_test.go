@@ -128,6 +128,14 @@ func TestHistorialContract(t *testing.T) {
 	})
 }
 
+func TestReportesContract(t *testing.T) {
+	storetest.RunReportes(t, storetest.ReportesOptions{Seeds: []uint64{1, 2}, Operations: 250},
+		func(t *testing.T) storetest.ReportesStores {
+			m := newStore(t, newDatabase(t))
+			return storetest.ReportesStores{Store: m, Historial: m.Historial(), Reportes: m.Reportes()}
+		})
+}
+
 func TestOutboxContract(t *testing.T) {
 	storetest.RunOutbox(t, func(t *testing.T) handlers.Outbox {
 		return newStore(t, newDatabase(t)).Outbox()

@@ -98,6 +98,13 @@ const (
 	TypeCompras Type = "cliente.compras"
 	// TypeResumen returns a customer's purchase totals and lifetime value.
 	TypeResumen Type = "cliente.resumen"
+	// Reports over all customers; only TypeReporteAdquisicion has a
+	// payload (handlers.ConsultaAdquisicion, optional).
+	TypeReporteAdquisicion Type = "cliente.reporteAdquisicion"
+	TypeReporteRetencion   Type = "cliente.reporteRetencion"
+	TypeReporteGeografia   Type = "cliente.reporteGeografia"
+	TypeReporteCanales     Type = "cliente.reporteCanales"
+	TypeReporteValor       Type = "cliente.reporteValor"
 )
 
 // Sales event types, on the sales events topic. They are not requests:
@@ -257,5 +264,14 @@ func ValidarParaVenta(id int64) Call { return Call{Type: TypeValidarParaVenta, D
 func ComprasDe(q Compras) Call { return Call{Type: TypeCompras, Data: q} }
 
 func ResumenDe(id int64) Call { return Call{Type: TypeResumen, Data: ID{ID: id}} }
+
+// ReporteAdquisicion asks for new customers per period.
+func ReporteAdquisicion(q handlers.ConsultaAdquisicion) Call {
+	return Call{Type: TypeReporteAdquisicion, Data: q}
+}
+
+// Reporte asks for one of the reports without parameters (retencion,
+// geografia, canales, valor).
+func Reporte(t Type) Call { return Call{Type: t, Data: struct{}{}} }
 
 func idKey(id int64) string { return strconv.FormatInt(id, 10) }

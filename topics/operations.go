@@ -54,6 +54,12 @@ var operations = map[Type]operation{
 	// Listing everyone needs no payload.
 	TypeListar: optional(query((*handlers.Service).Listar)),
 	TypeBuscar: query((*handlers.Service).Buscar),
+	// Reports: the acquisition one takes an optional period and range.
+	TypeReporteAdquisicion: optional(query((*handlers.Service).ReporteAdquisicion)),
+	TypeReporteRetencion:   report((*handlers.Service).ReporteRetencion),
+	TypeReporteGeografia:   report((*handlers.Service).ReporteGeografia),
+	TypeReporteCanales:     report((*handlers.Service).ReporteCanales),
+	TypeReporteValor:       report((*handlers.Service).ReporteValor),
 }
 
 // known reports whether t is a request type of this version of the
@@ -88,6 +94,12 @@ func command[P, R any](call func(*handlers.Service, context.Context, P, handlers
 		}
 		return call(svc, ctx, p, handlers.Cambio{Version: req.Meta.ExpectedVersion, IdempotencyKey: req.Meta.IdempotencyKey})
 	}}
+}
+
+// report registers a query without parameters; a payload, if sent, must
+// be a JSON object (whose fields are ignored).
+func report[R any](call func(*handlers.Service, context.Context) (R, error)) operation {
+	return optional(query(func(s *handlers.Service, ctx context.Context, _ struct{}) (R, error) { return call(s, ctx) }))
 }
 
 // decodePayload decodes req's payload into p; a payload that does not

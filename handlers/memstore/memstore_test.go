@@ -24,3 +24,11 @@ func TestHistorialContract(t *testing.T) {
 func TestOutboxContract(t *testing.T) {
 	storetest.RunOutbox(t, func(*testing.T) handlers.Outbox { return memstore.NewOutbox() })
 }
+
+func TestReportesContract(t *testing.T) {
+	storetest.RunReportes(t, storetest.ReportesOptions{Seeds: []uint64{1, 2, 3, 4, 5, 6, 7, 8}, Operations: 600},
+		func(*testing.T) storetest.ReportesStores {
+			r := memstore.NewReportes()
+			return storetest.ReportesStores{Store: memstore.New(), Historial: memstore.NewHistorial(), Reportes: r, CrashAfter: r.CrashAfter}
+		})
+}

@@ -23,6 +23,9 @@ func Service(d handlers.Deps) *handlers.Service {
 	if d.Idempotency == nil {
 		d.Idempotency = NewIdempotency()
 	}
+	if d.Reportes == nil {
+		d.Reportes = NewReportes()
+	}
 	if d.IdempotencyTTL == 0 {
 		d.IdempotencyTTL = handlers.DefaultIdempotencyTTL
 	}

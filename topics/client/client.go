@@ -154,6 +154,36 @@ func (c *Client) Buscar(ctx context.Context, q handlers.ConsultaClientes) (handl
 	return out, c.call(ctx, topics.BuscarClientes(q), &out)
 }
 
+// ReporteAdquisicion returns the new customers per day, week or month.
+func (c *Client) ReporteAdquisicion(ctx context.Context, q handlers.ConsultaAdquisicion) (handlers.ReporteAdquisicion, error) {
+	var out handlers.ReporteAdquisicion
+	return out, c.call(ctx, topics.ReporteAdquisicion(q), &out)
+}
+
+// ReporteRetencion returns the registration cohorts and their retention.
+func (c *Client) ReporteRetencion(ctx context.Context) (handlers.ReporteRetencion, error) {
+	var out handlers.ReporteRetencion
+	return out, c.call(ctx, topics.Reporte(topics.TypeReporteRetencion), &out)
+}
+
+// ReporteGeografia returns the customers per departamento and provincia.
+func (c *Client) ReporteGeografia(ctx context.Context) (handlers.ReporteGeografia, error) {
+	var out handlers.ReporteGeografia
+	return out, c.call(ctx, topics.Reporte(topics.TypeReporteGeografia), &out)
+}
+
+// ReporteCanales returns the active customers' contact channels.
+func (c *Client) ReporteCanales(ctx context.Context) (handlers.ReporteCanales, error) {
+	var out handlers.ReporteCanales
+	return out, c.call(ctx, topics.Reporte(topics.TypeReporteCanales), &out)
+}
+
+// ReporteValor returns the RFM segments per currency.
+func (c *Client) ReporteValor(ctx context.Context) (handlers.ReporteValor, error) {
+	var out handlers.ReporteValor
+	return out, c.call(ctx, topics.Reporte(topics.TypeReporteValor), &out)
+}
+
 // Compras returns a page of customer id's purchase history, newest first:
 // limite purchases (nil for the default), after cursor ("" for the first
 // page). An invalid limite fails here, without a round trip.

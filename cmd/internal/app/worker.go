@@ -67,9 +67,16 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	if err != nil {
 		return errors.Join(err, stopHTTP())
 	}
+	projector, err := handlers.NewProjector(handlers.Projector{Store: store, Historial: store.Historial(),
+		Reportes: store.Reportes(), Analizador: handlers.NewAnalizador(), Now: time.Now,
+		Batch: 500, Interval: time.Second, Takeover: 30 * time.Second, Observe: projectorObserver(log)})
+	if err != nil {
+		return errors.Join(err, stopHTTP())
+	}
 	svc, err := handlers.NewService(handlers.Deps{
 		Store: store, Historial: store.Historial(), Outbox: relay.NotifyingOutbox(),
 		Idempotency: store.Idempotency(), IdempotencyTTL: cfg.IdempotencyTTL, Now: time.Now,
+		Reportes: projector.NotifyingReportes(),
 	})
 	if err != nil {
 		return errors.Join(err, stopHTTP())
@@ -78,6 +85,8 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	observeWorker(ctx, cfg, cluster, store.Outbox(), log, m)
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(ctx) }()
+	projectorDone := make(chan struct{})
+	go func() { defer close(projectorDone); projector.Run(ctx) }()
 
 	deadLetters := topics.NewDeadLetters(cluster, cfg.DeadLetterTopic, log, m.Registerer)
 	defer deadLetters.Close()
@@ -123,6 +132,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	wg.Wait()
 	log.Info().Msg("worker stopped consuming")
 	<-relayDone
+	<-projectorDone
 	// Events of the last commands go out now rather than at the next start.
 	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	relay.Flush(flushCtx)
@@ -150,6 +160,16 @@ func relayObserver(log zerolog.Logger, m Metrics) func(int, error) {
 		if err != nil {
 			failures.Inc()
 			log.Warn().Err(err).Msg("publishing customer events failed; they stay in the outbox")
+		}
+	}
+}
+
+// projectorObserver logs the report projector's failed rounds; a failure
+// leaves the notices in place for the next round.
+func projectorObserver(log zerolog.Logger) func(int, error) {
+	return func(_ int, err error) {
+		if err != nil {
+			log.Warn().Err(err).Msg("folding report notices failed; they stay and are retried")
 		}
 	}
 }

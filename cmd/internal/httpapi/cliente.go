@@ -114,7 +114,8 @@ func (a *api) listar(activo *bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		params := r.URL.Query()
 		q := handlers.ConsultaClientes{Q: params.Get("q"), Activo: activo, Cursor: params.Get("cursor"),
-			RegistradoDesde: params.Get("registradoDesde"), RegistradoHasta: params.Get("registradoHasta")}
+			RegistradoDesde: params.Get("registradoDesde"), RegistradoHasta: params.Get("registradoHasta"),
+			Segmento: params.Get("segmento"), Moneda: params.Get("moneda"), Departamento: params.Get("departamento")}
 		var bad []handlers.FieldError
 		if s := params.Get("activo"); s != "" && activo == nil {
 			b, err := strconv.ParseBool(s)

@@ -104,6 +104,15 @@ func TestRoutesMapOntoMessages(t *testing.T) {
 		{"GET", "/cliente/7/compras?limite=5&cursor=abc", "", okReply(topics.TypeCompras, handlers.HistorialCompras{ClienteID: 7}), topics.TypeCompras, "",
 			`{"id":7,"limite":5,"cursor":"abc"}`, 200},
 		{"GET", "/cliente/7/resumen", "", okReply(topics.TypeResumen, handlers.Resumen{ClienteID: 7}), topics.TypeResumen, "", `{"id":7}`, 200},
+		{"GET", "/cliente?segmento=leales&moneda=usd&departamento=Cusco", "", okReply(topics.TypeListar, handlers.PaginaClientes{}), topics.TypeListar, "",
+			`{"segmento":"leales","moneda":"usd","departamento":"Cusco"}`, 200},
+		{"GET", "/cliente/reportes/adquisicion?periodo=semana&desde=2026-01-01&hasta=2026-02-01", "", okReply(topics.TypeReporteAdquisicion, handlers.ReporteAdquisicion{}),
+			topics.TypeReporteAdquisicion, "", `{"periodo":"semana","desde":"2026-01-01","hasta":"2026-02-01"}`, 200},
+		{"GET", "/cliente/reportes/adquisicion", "", okReply(topics.TypeReporteAdquisicion, handlers.ReporteAdquisicion{}), topics.TypeReporteAdquisicion, "", `{}`, 200},
+		{"GET", "/cliente/reportes/retencion", "", okReply(topics.TypeReporteRetencion, handlers.ReporteRetencion{}), topics.TypeReporteRetencion, "", `{}`, 200},
+		{"GET", "/cliente/reportes/geografia", "", okReply(topics.TypeReporteGeografia, handlers.ReporteGeografia{}), topics.TypeReporteGeografia, "", `{}`, 200},
+		{"GET", "/cliente/reportes/canales", "", okReply(topics.TypeReporteCanales, handlers.ReporteCanales{}), topics.TypeReporteCanales, "", `{}`, 200},
+		{"GET", "/cliente/reportes/valor", "", okReply(topics.TypeReporteValor, handlers.ReporteValor{}), topics.TypeReporteValor, "", `{}`, 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {

@@ -33,6 +33,11 @@ type Clientes interface {
 	Buscar(ctx context.Context, q handlers.ConsultaClientes) (handlers.PaginaClientes, error)
 	Compras(ctx context.Context, id int64, limite *int, cursor string) (handlers.HistorialCompras, error)
 	Resumen(ctx context.Context, id int64) (handlers.Resumen, error)
+	ReporteAdquisicion(ctx context.Context, q handlers.ConsultaAdquisicion) (handlers.ReporteAdquisicion, error)
+	ReporteRetencion(ctx context.Context) (handlers.ReporteRetencion, error)
+	ReporteGeografia(ctx context.Context) (handlers.ReporteGeografia, error)
+	ReporteCanales(ctx context.Context) (handlers.ReporteCanales, error)
+	ReporteValor(ctx context.Context) (handlers.ReporteValor, error)
 }
 
 // TokenVerifier checks a bearer access token and says whom it stands for
@@ -92,6 +97,12 @@ func (a *api) routes() []route {
 			"compras": a.compras,
 			"resumen": a.resumen,
 		})},
+		// Reports (reportes.go), more specific than /cliente/{id}/{recurso}.
+		{"GET /cliente/reportes/adquisicion", auth.ScopeLeer, a.reporteAdquisicion()},
+		{"GET /cliente/reportes/retencion", auth.ScopeLeer, a.reporteRetencion()},
+		{"GET /cliente/reportes/geografia", auth.ScopeLeer, a.reporteGeografia()},
+		{"GET /cliente/reportes/canales", auth.ScopeLeer, a.reporteCanales()},
+		{"GET /cliente/reportes/valor", auth.ScopeLeer, a.reporteValor()},
 		{"GET /healthz", public, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})},

@@ -1,0 +1,371 @@
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jea/cliente/handlers/backoff"
+)
+
+// How the reports stay exact without transactions.
+//
+// The truth is the customers (Store) and their purchases (Historial). A
+// customer's contribution to the reports is a pure function of both
+// (Analizador.Contribucion), so it never depends on the order or number of
+// times events arrived: the purchase history already absorbs duplicate and
+// out-of-order sales events, and a customer's state carries its version.
+//
+// 1. Notice. Every change that may move a contribution records a notice
+//    (Aviso) with an id unique to the change: "c<id>-<version>" for a
+//    customer change (recorded with its outbox event, see recordEvent),
+//    "v<ventaId>-r|a" for a sale registered or cancelled (recorded after
+//    the history is written). Recording is idempotent; a crash before it
+//    is repaired by the redelivery of the command or event, which records
+//    it again. A notice says only "look at this customer again": reading
+//    one twice, or a stale one, is harmless, because the Projector reads
+//    the customer's current state, never the notice's.
+//
+// 2. Fold. One Projector round, in this order:
+//    a. reads the last lote (batch). If it is not done, it completes it
+//       (step d) and ends the round; a lote of another live projector is
+//       left to it until Takeover has passed.
+//    b. reads up to Batch notices, and for their customers the applied
+//       contributions (what the counters hold for them now) and the
+//       current ones (from Store and Historial);
+//    c. records lote n+1, where n is the lote read in (a): the notices'
+//       ids, every customer's new contribution, and the counters' delta
+//       (new minus applied). Lote numbers are unique, so of two projectors
+//       that read the same lote n only one records n+1; the other
+//       (ErrLoteOcupado) ends its round and starts again from (a), reading
+//       the applied contributions again. A done lote is kept (for an hour)
+//       so that this holds even when the other projector already finished;
+//    d. completes lote n+1 (ReportesStore.CompletarLote): adds the delta
+//       to each family's counters document unless that document already
+//       counts lote n+1, sets each customer's applied contribution unless
+//       it is already at lote n+1, deletes the notices, marks the lote
+//       done. Each write is idempotent by the lote number it records.
+//
+// Interleavings:
+//   - a crash anywhere in (b) or (c) before the lote is recorded: nothing
+//     changed, the notices are still there;
+//   - a crash in (d): the lote stays not done; the next round completes
+//     it, and every write it already made is skipped, so nothing counts
+//     twice or is lost;
+//   - a change after its notice was read in (b): its own notice has
+//     another id and is not deleted by (d), so the next round sees it;
+//     a change before (b) whose notice comes later: the round folds it
+//     early and the later notice finds nothing to move;
+//   - a change recorded between (b)'s reads of applied and current state:
+//     current is read after applied, and applied only moves in (d);
+//   - two projectors: (c) lets one lote n+1 exist; the loser's delta,
+//     computed from the same applied contributions, is never written.
+//
+// On MongoDB every write in (d) is a single-document atomic update, so even
+// two projectors completing the same lote at once apply it once. FerretDB
+// 1.x updates are not atomic (read, then write the document): there,
+// exactness needs one projector to complete a lote at a time, which (a)
+// gives unless a projector stalls mid-lote for longer than Takeover.
+
+// Aviso says a customer's contribution may have changed.
+type Aviso struct {
+	ID        string
+	ClienteID int64
+}
+
+// AvisoDeCambio is the notice of the customer change that produced c.
+func AvisoDeCambio(c Cliente) Aviso {
+	return Aviso{ID: "c" + strconv.FormatInt(c.ID, 10) + "-" + strconv.FormatInt(c.Version, 10), ClienteID: c.ID}
+}
+
+// AvisoDeVenta is the notice of a sale registered (anulada false) or
+// cancelled.
+func AvisoDeVenta(ventaID string, clienteID int64, anulada bool) Aviso {
+	suffix := "-r"
+	if anulada {
+		suffix = "-a"
+	}
+	return Aviso{ID: "v" + ventaID + suffix, ClienteID: clienteID}
+}
+
+// Lote is one fold of notices into the counters.
+type Lote struct {
+	Numero int64
+	// Owner is the projector that recorded it; Creado when.
+	Owner  string
+	Creado time.Time
+	Hecho  bool
+	// Delta is what the lote adds to each bucket.
+	Delta map[string]int64
+	// Contribuciones are the customers' contributions after the lote.
+	Contribuciones map[int64]Contribucion
+	// Avisos are the ids of the notices it folds.
+	Avisos []string
+}
+
+// ErrLoteOcupado: a lote with that number is recorded already.
+var ErrLoteOcupado = errors.New("report lote already recorded")
+
+// ReportesStore keeps the report counters, the contributions they count
+// and the notices of changes. Implementations must make CompletarLote
+// idempotent by the lote number, write by write (see the comment above);
+// storetest.RunReportes is the suite every implementation passes.
+type ReportesStore interface {
+	// Avisar records notices; one whose id is recorded is kept once.
+	Avisar(ctx context.Context, avisos ...Aviso) error
+	// Avisos returns up to limit recorded notices, oldest first.
+	Avisos(ctx context.Context, limit int) ([]Aviso, error)
+	// Aplicadas returns the contributions the counters hold for ids; a
+	// customer never folded is absent.
+	Aplicadas(ctx context.Context, ids []int64) (map[int64]Contribucion, error)
+	// UltimoLote returns the lote with the highest number, nil if none.
+	UltimoLote(ctx context.Context) (*Lote, error)
+	// IniciarLote records l, not done, unless a lote numbered l.Numero is
+	// recorded: then ErrLoteOcupado.
+	IniciarLote(ctx context.Context, l Lote) error
+	// CompletarLote applies recorded lote l once, however many times it is
+	// called, also after a call that stopped half way: adds l.Delta to the
+	// counters, sets the applied contributions, deletes l's notices and
+	// marks l done.
+	CompletarLote(ctx context.Context, l Lote) error
+	// Contadores returns the non-zero counters of one family, by bucket.
+	Contadores(ctx context.Context, familia string) (map[string]int64, error)
+	// Seleccionar returns, in ascending order, up to limit ids of
+	// customers after despuesDe whose applied contribution sel selects.
+	Seleccionar(ctx context.Context, sel Seleccion, despuesDe int64, limit int) ([]int64, error)
+	// Podar deletes done lotes recorded before before, but never the last.
+	Podar(ctx context.Context, before time.Time) error
+}
+
+// Seleccion selects customers by their applied contribution: all of its
+// set conditions hold.
+type Seleccion struct {
+	// Departamento, if set, is the official name, or SinUbicar.
+	Departamento *string
+	// Valor, if set, keeps customers with a cell in one of the ranges.
+	Valor []RangoValor
+}
+
+// Selecciona reports whether sel selects contribution c.
+func (sel Seleccion) Selecciona(c Contribucion) bool {
+	if c.Dia == "" {
+		return false
+	}
+	if d := sel.Departamento; d != nil && *d != cmp.Or(c.Departamento, SinUbicar) {
+		return false
+	}
+	if sel.Valor != nil {
+		return slices.ContainsFunc(c.Valor, func(v CeldaValor) bool {
+			return slices.ContainsFunc(sel.Valor, func(r RangoValor) bool { return r.Contiene(v) })
+		})
+	}
+	return true
+}
+
+// Projector folds notices into the report counters, one lote at a time.
+type Projector struct {
+	Store interface {
+		Get(context.Context, int64) (Cliente, error)
+	}
+	Historial interface {
+		ComprasDe(context.Context, int64) ([]Compra, error)
+	}
+	Reportes   ReportesStore
+	Analizador *Analizador
+	Now        func() time.Time
+	// Batch is the most notices one lote folds.
+	Batch int
+	// Interval is the longest wait between rounds.
+	Interval time.Duration
+	// Takeover is how long a lote of another projector may stay not done
+	// before this one completes it (its owner is presumed dead).
+	Takeover time.Duration
+	// Observe, if set, is told the outcome of every round.
+	Observe func(folded int, err error)
+
+	owner string
+	nudge chan struct{}
+}
+
+// NewProjector returns p ready to run; every field but Observe is required.
+func NewProjector(p Projector) (*Projector, error) {
+	if p.Store == nil || p.Historial == nil || p.Reportes == nil || p.Analizador == nil || p.Now == nil ||
+		p.Batch <= 0 || p.Interval <= 0 || p.Takeover <= 0 {
+		return nil, errors.New("handlers: NewProjector: Store, Historial, Reportes, Analizador, Now, Batch, Interval and Takeover are required")
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+	p.owner = hex.EncodeToString(id[:])
+	p.nudge = make(chan struct{}, 1)
+	return &p, nil
+}
+
+// NotifyingReportes is the reports store that wakes the projector as soon
+// as a notice is recorded. Give it to the Service.
+func (p *Projector) NotifyingReportes() ReportesStore { return notifyingReportes{p.Reportes, p.nudge} }
+
+type notifyingReportes struct {
+	ReportesStore
+	nudge chan struct{}
+}
+
+func (r notifyingReportes) Avisar(ctx context.Context, avisos ...Aviso) error {
+	err := r.ReportesStore.Avisar(ctx, avisos...)
+	if err == nil {
+		select {
+		case r.nudge <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// Run folds whenever nudged and at least every Interval, backing off while
+// rounds fail, until ctx ends.
+func (p *Projector) Run(ctx context.Context) {
+	failing := backoff.New(p.Interval, 30*time.Second)
+	lastPrune := time.Time{}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		n, err := p.RunOnce(rctx)
+		if err == nil && p.Now().Sub(lastPrune) > time.Minute {
+			err = p.Reportes.Podar(rctx, p.Now().Add(-time.Hour))
+			lastPrune = p.Now()
+		}
+		cancel()
+		if p.Observe != nil && ctx.Err() == nil {
+			p.Observe(n, err)
+		}
+		wait := p.Interval
+		switch {
+		case err != nil && ctx.Err() == nil:
+			wait = failing.Next()
+		case n > 0:
+			wait = 0 // maybe more are waiting
+			failing.Reset()
+		default:
+			failing.Reset()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.nudge:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Drain runs rounds until no notice is left or ctx ends; for tests and
+// tools that need the reports current now.
+func (p *Projector) Drain(ctx context.Context) error {
+	for {
+		n, err := p.RunOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			last, err := p.Reportes.UltimoLote(ctx)
+			if err != nil || last == nil || last.Hecho {
+				return err
+			}
+			// Another projector's lote: wait for it.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// RunOnce runs one round (see the comment at the top of this file) and
+// returns how many notices it folded.
+func (p *Projector) RunOnce(ctx context.Context) (int, error) {
+	last, err := p.Reportes.UltimoLote(ctx)
+	if err != nil {
+		return 0, err
+	}
+	numero := int64(1)
+	if last != nil {
+		if !last.Hecho {
+			if last.Owner != p.owner && p.Now().Sub(last.Creado) < p.Takeover {
+				return 0, nil
+			}
+			return len(last.Avisos), p.Reportes.CompletarLote(ctx, *last)
+		}
+		numero = last.Numero + 1
+	}
+	avisos, err := p.Reportes.Avisos(ctx, p.Batch)
+	if err != nil || len(avisos) == 0 {
+		return 0, err
+	}
+	var ids []int64
+	lote := Lote{Numero: numero, Owner: p.owner, Creado: truncateToMillis(p.Now()), Delta: map[string]int64{},
+		Contribuciones: map[int64]Contribucion{}}
+	for _, a := range avisos {
+		lote.Avisos = append(lote.Avisos, a.ID)
+		if !slices.Contains(ids, a.ClienteID) {
+			ids = append(ids, a.ClienteID)
+		}
+	}
+	aplicadas, err := p.Reportes.Aplicadas(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		nueva, err := p.contribucion(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		for k, d := range Delta(aplicadas[id], nueva) {
+			lote.Delta[k] += d
+		}
+		lote.Contribuciones[id] = nueva
+	}
+	for k, d := range lote.Delta {
+		if d == 0 {
+			delete(lote.Delta, k)
+		}
+	}
+	switch err := p.Reportes.IniciarLote(ctx, lote); {
+	case errors.Is(err, ErrLoteOcupado):
+		return 0, nil // another projector got there first: start again
+	case err != nil:
+		return 0, err
+	}
+	return len(avisos), p.Reportes.CompletarLote(ctx, lote)
+}
+
+// contribucion reads customer id's current contribution.
+func (p *Projector) contribucion(ctx context.Context, id int64) (Contribucion, error) {
+	c, err := p.Store.Get(ctx, id)
+	switch {
+	case ErrorCode(err) == CodeNotFound:
+		return Contribucion{}, nil
+	case err != nil:
+		return Contribucion{}, err
+	}
+	compras, err := p.Historial.ComprasDe(ctx, id)
+	if err != nil {
+		return Contribucion{}, err
+	}
+	return p.Analizador.Contribucion(c, compras), nil
+}
+
+// Reconstruir computes every family's counters from scratch, from the
+// customers and purchases given: what the maintained counters must equal
+// once every notice is folded.
+func (a *Analizador) Reconstruir(clientes []Cliente, compras func(id int64) []Compra) map[string]int64 {
+	out := map[string]int64{}
+	for _, c := range clientes {
+		for k, n := range a.Contribucion(c, compras(c.ID)).Claves() {
+			out[k] += n
+		}
+	}
+	return out
+}

@@ -1,0 +1,278 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/handlers/memstore"
+)
+
+// ReportesStores are the stores the reports are kept in and read from.
+type ReportesStores struct {
+	Store     handlers.Store
+	Historial handlers.Historial
+	Reportes  handlers.ReportesStore
+	// CrashAfter, if set, makes the next CompletarLote stop at its n-th
+	// write, as a process killed there would. Without it, the suite stops
+	// CompletarLote with contexts that run out at random moments.
+	CrashAfter func(n int)
+}
+
+// ReportesOptions size the randomised stream.
+type ReportesOptions struct {
+	Seeds      []uint64
+	Operations int
+}
+
+// RunReportes checks that the maintained report counters equal the ones
+// rebuilt from scratch from the customers and purchases, after a
+// randomised stream of customer changes and sales events (duplicates,
+// cancellations before their sale, events delivered out of order), with
+// projector rounds of two projectors interleaved at random and stopped
+// half way at random. newStores must return empty stores each time.
+func RunReportes(t *testing.T, o ReportesOptions, newStores func(t *testing.T) ReportesStores) {
+	for _, seed := range o.Seeds {
+		t.Run("seed"+strconv.FormatUint(seed, 10), func(t *testing.T) {
+			runReportesSeed(t, seed, o.Operations, newStores(t))
+		})
+	}
+}
+
+var direcciones = []string{
+	"Av. Arequipa 123, Miraflores, Lima", "Jr. Junín 456 - Cusco", "Calle Real 12, Huancayo, Junín",
+	"Av. Ejército 101, Cayma, Arequipa", "Av. Larco 1150, Trujillo, La Libertad", "Jr. Lima 300, Puno",
+	"Calle Los Pinos 45, San Juan", "Av. Siempre Viva 742, Springfield", "", "Calle Principal s/n, Áncash",
+	"Av. Javier Prado Este 4200, Santiago de Surco", "Psje. Las Flores 3, Chiclayo - Lambayeque",
+}
+
+var telefonos = []string{"", "987654321", "912345678", "014221234", "+14155552671", "064231234"}
+
+type reportesRun struct {
+	t     *testing.T
+	r     *rand.Rand
+	s     ReportesStores
+	svc   *handlers.Service
+	now   time.Time
+	ids   []int64
+	sales []salesEvent // every event produced, for redelivery
+	queue []salesEvent // produced, not yet delivered (delivered out of order)
+	ps    []*handlers.Projector
+	a     *handlers.Analizador
+}
+
+type salesEvent struct {
+	venta    *handlers.DatosVenta
+	anulada  *handlers.DatosAnulacion
+	customer int64
+}
+
+func runReportesSeed(t *testing.T, seed uint64, ops int, s ReportesStores) {
+	run := &reportesRun{t: t, r: rand.New(rand.NewPCG(seed, 12)), s: s,
+		now: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC), a: handlers.NewAnalizador()}
+	run.svc = memstore.Service(handlers.Deps{Store: s.Store, Historial: s.Historial, Reportes: s.Reportes,
+		Now: func() time.Time { return run.now }})
+	for i := range 2 {
+		p, err := handlers.NewProjector(handlers.Projector{Store: s.Store, Historial: s.Historial, Reportes: s.Reportes,
+			Analizador: run.a, Now: func() time.Time { return run.now }, Batch: 1 + i*7, Interval: time.Second,
+			Takeover: time.Duration(1 + i*int(time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.ps = append(run.ps, p)
+	}
+	for i := range ops {
+		run.now = run.now.Add(time.Duration(run.r.IntN(72)) * time.Hour)
+		run.step(i)
+	}
+	// Deliver what is left, then fold everything.
+	for len(run.queue) > 0 {
+		run.deliver()
+	}
+	// Past every takeover: a lote a stopped projector left is anyone's.
+	run.now = run.now.Add(2 * time.Hour)
+	for i, p := range run.ps {
+		if err := p.Drain(ctx(t)); err != nil {
+			t.Fatalf("projector %d: drain: %v", i, err)
+		}
+	}
+	run.compare()
+}
+
+func (run *reportesRun) step(i int) {
+	t, r, c := run.t, run.r, ctx(run.t)
+	switch k := r.IntN(100); {
+	case k < 20 || len(run.ids) == 0:
+		d := handlers.Datos{DNI: ptr(fmt.Sprintf("%08d", 10_000_000+i)), Nombre: ptr("Cliente"), Apellido: ptr(strconv.Itoa(i)),
+			Email: ptr(fmt.Sprintf("c%d@example.pe", i)), Telefono: ptr(telefonos[r.IntN(len(telefonos))]),
+			Direccion: ptr(direcciones[r.IntN(len(direcciones))])}
+		cl, err := run.svc.Crear(c, d, handlers.Cambio{})
+		if err != nil {
+			t.Fatalf("crear: %v", err)
+		}
+		run.ids = append(run.ids, cl.ID)
+	case k < 30:
+		id := run.ids[r.IntN(len(run.ids))]
+		cl, err := run.s.Store.Get(c, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := handlers.Datos{DNI: &cl.DNI, Nombre: &cl.Nombre, Apellido: &cl.Apellido, Email: &cl.Email,
+			Telefono: ptr(telefonos[r.IntN(len(telefonos))]), Direccion: ptr(direcciones[r.IntN(len(direcciones))])}
+		if r.IntN(3) == 0 {
+			d.Activo = ptr(r.IntN(2) == 0)
+		}
+		if _, err := run.svc.Actualizar(c, id, d, handlers.Cambio{}); err != nil {
+			t.Fatalf("actualizar %d: %v", id, err)
+		}
+	case k < 35:
+		if _, err := run.svc.Eliminar(c, run.ids[r.IntN(len(run.ids))], handlers.Cambio{}); err != nil {
+			t.Fatalf("eliminar: %v", err)
+		}
+	case k < 60:
+		id := run.ids[r.IntN(len(run.ids))]
+		moneda, total := "PEN", fmt.Sprintf("%d.%02d", r.IntN(900), r.IntN(100))
+		if r.IntN(4) == 0 {
+			moneda = "USD"
+		}
+		fecha := run.now.Add(-time.Duration(r.IntN(24*400)) * time.Hour).Format(time.RFC3339)
+		v := handlers.DatosVenta{VentaID: ptr(fmt.Sprintf("V%d", i)), ClienteID: &id, Fecha: &fecha,
+			Total: ptr(json.Number(total)), Moneda: &moneda, Items: ptr(1 + r.IntN(3))}
+		run.produce(salesEvent{venta: &v, customer: id})
+	case k < 70 && len(run.sales) > 0:
+		// Cancel a sale produced (maybe not delivered yet) or one to come.
+		e := run.sales[r.IntN(len(run.sales))]
+		if e.venta == nil {
+			return
+		}
+		fecha := run.now.Format(time.RFC3339)
+		run.produce(salesEvent{anulada: &handlers.DatosAnulacion{VentaID: e.venta.VentaID, ClienteID: e.venta.ClienteID, Fecha: &fecha},
+			customer: e.customer})
+	case k < 80 && len(run.sales) > 0:
+		run.queue = append(run.queue, run.sales[r.IntN(len(run.sales))]) // a duplicate
+	case k < 90:
+		run.deliver()
+	default:
+		run.round()
+	}
+}
+
+func (run *reportesRun) produce(e salesEvent) {
+	run.sales = append(run.sales, e)
+	run.queue = append(run.queue, e)
+}
+
+// deliver applies a random queued event: out of order.
+func (run *reportesRun) deliver() {
+	if len(run.queue) == 0 {
+		return
+	}
+	i := run.r.IntN(len(run.queue))
+	e := run.queue[i]
+	run.queue = slices.Delete(run.queue, i, i+1)
+	var err error
+	if e.venta != nil {
+		_, err = run.svc.RegistrarVenta(ctx(run.t), *e.venta)
+	} else {
+		_, err = run.svc.AnularVenta(ctx(run.t), *e.anulada)
+	}
+	if err != nil {
+		run.t.Fatalf("sales event: %v", err)
+	}
+}
+
+// round runs a round of a random projector, maybe stopped half way.
+func (run *reportesRun) round() {
+	c := ctx(run.t)
+	p := run.ps[run.r.IntN(len(run.ps))]
+	if run.r.IntN(3) == 0 {
+		if run.s.CrashAfter != nil {
+			run.s.CrashAfter(1 + run.r.IntN(12))
+		} else {
+			var cancel context.CancelFunc
+			c, cancel = context.WithTimeout(c, time.Duration(run.r.IntN(20_000))*time.Microsecond)
+			defer cancel()
+		}
+	}
+	_, _ = p.RunOnce(c) // a stopped round fails; the next ones repair it
+	if run.s.CrashAfter != nil {
+		run.s.CrashAfter(0)
+	}
+}
+
+func (run *reportesRun) compare() {
+	t, c := run.t, ctx(run.t)
+	clientes, err := run.s.Store.List(c, handlers.Filtro{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compras := map[int64][]handlers.Compra{}
+	for _, cl := range clientes {
+		if compras[cl.ID], err = run.s.Historial.ComprasDe(c, cl.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rebuilt := run.a.Reconstruir(clientes, func(id int64) []handlers.Compra { return compras[id] })
+	maintained := map[string]int64{}
+	for _, f := range handlers.Familias {
+		n, err := run.s.Reportes.Contadores(c, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(maintained, n)
+	}
+	if !maps.Equal(rebuilt, maintained) {
+		for _, k := range slices.Sorted(maps.Keys(rebuilt)) {
+			if rebuilt[k] != maintained[k] {
+				t.Errorf("bucket %s: maintained %d, rebuilt %d", k, maintained[k], rebuilt[k])
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(maintained)) {
+			if _, ok := rebuilt[k]; !ok {
+				t.Errorf("bucket %s: maintained %d, rebuilt none", k, maintained[k])
+			}
+		}
+		t.FailNow()
+	}
+	if left, err := run.s.Reportes.Avisos(c, 10); err != nil || len(left) > 0 {
+		t.Fatalf("notices left after draining: %v, %v", left, err)
+	}
+	// The applied contributions select what the rebuilt ones would.
+	mes := run.a.Mes(run.now)
+	for _, sel := range []handlers.Seleccion{
+		{Departamento: ptr("Lima")}, {Departamento: ptr(handlers.SinUbicar)},
+		{Valor: handlers.RangosSegmento(handlers.SegmentoLeales, "PEN", mes)},
+		{Valor: handlers.RangosSegmento(handlers.SegmentoPerdidos, "PEN", mes), Departamento: ptr("Cusco")},
+	} {
+		var want []int64
+		for _, cl := range clientes {
+			if sel.Selecciona(run.a.Contribucion(cl, compras[cl.ID])) {
+				want = append(want, cl.ID)
+			}
+		}
+		var got []int64
+		for after := int64(0); ; {
+			page, err := run.s.Reportes.Seleccionar(c, sel, after, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			got, after = append(got, page...), page[len(page)-1]
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Seleccionar(%+v) = %v, want %v", sel, got, want)
+		}
+	}
+	t.Logf("%d customers, %d sales events, %d buckets", len(clientes), len(run.sales), len(rebuilt))
+}
+
+func ptr[T any](v T) *T { return &v }

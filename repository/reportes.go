@@ -1,0 +1,357 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/jea/cliente/handlers"
+)
+
+const (
+	avisosColl    = "reportes_avisos"
+	aplicadasColl = "reportes_aplicadas"
+	lotesColl     = "reportes_lotes"
+	contadorsColl = "reportes"
+)
+
+// Reportes is a handlers.ReportesStore on the customers' database:
+//   - one counters document per report family ({_id: family, lote, n: {bucket: count}}),
+//     so a report is one read by _id;
+//   - one applied-contribution document per customer, stamped with the
+//     lote that wrote it;
+//   - one document per notice and per lote, only ever inserted (unique
+//     _id: the one atomic check FerretDB has) and deleted, or marked done.
+//
+// Every write of CompletarLote is conditional on the lote stamped on its
+// document being older, so repeating it skips what is done.
+type Reportes struct {
+	avisos, aplicadas, lotes, contadores *mongo.Collection
+}
+
+var _ handlers.ReportesStore = (*Reportes)(nil)
+
+// Reportes returns the report store of m's database.
+func (m *Mongo) Reportes() *Reportes {
+	return &Reportes{avisos: m.db.Collection(avisosColl), aplicadas: m.db.Collection(aplicadasColl),
+		lotes: m.db.Collection(lotesColl), contadores: m.db.Collection(contadorsColl)}
+}
+
+func reportesIndexes(db *mongo.Database) []collIndex {
+	return []collIndex{
+		// Notices are folded oldest first.
+		{db.Collection(avisosColl), mongo.IndexModel{Keys: bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}},
+			Options: options.Index().SetName("registrado")}},
+		// The departamento filter pages by id.
+		{db.Collection(aplicadasColl), mongo.IndexModel{Keys: bson.D{{Key: "departamento", Value: 1}, {Key: "_id", Value: 1}},
+			Options: options.Index().SetName("departamento_id")}},
+	}
+}
+
+type avisoDoc struct {
+	ID         string    `bson:"_id"`
+	ClienteID  int64     `bson:"clienteId"`
+	Registrado time.Time `bson:"registrado"`
+}
+
+type celdaDoc struct {
+	Moneda     string `bson:"moneda"`
+	UltimoMes  string `bson:"ultimoMes"`
+	Frecuencia int    `bson:"frecuencia"`
+	Alto       bool   `bson:"alto"`
+	Gasto      int64  `bson:"gasto"`
+}
+
+type contribucionDoc struct {
+	ID           int64      `bson:"_id"`
+	Lote         int64      `bson:"lote"`
+	Dia          string     `bson:"dia"`
+	Activo       bool       `bson:"activo"`
+	Departamento string     `bson:"departamento"`
+	Provincia    string     `bson:"provincia"`
+	Canal        string     `bson:"canal"`
+	Telefono     string     `bson:"telefono"`
+	Meses        []string   `bson:"meses"`
+	Valor        []celdaDoc `bson:"valor"`
+}
+
+func contribucionDocOf(id, lote int64, c handlers.Contribucion) contribucionDoc {
+	d := contribucionDoc{ID: id, Lote: lote, Dia: c.Dia, Activo: c.Activo, Departamento: c.Departamento,
+		Provincia: c.Provincia, Canal: c.Canal, Telefono: c.Telefono, Meses: c.Meses, Valor: []celdaDoc{}}
+	if d.Meses == nil {
+		d.Meses = []string{}
+	}
+	for _, v := range c.Valor {
+		d.Valor = append(d.Valor, celdaDoc(v))
+	}
+	return d
+}
+
+func (d contribucionDoc) toHandlers() handlers.Contribucion {
+	c := handlers.Contribucion{Dia: d.Dia, Activo: d.Activo, Departamento: d.Departamento, Provincia: d.Provincia,
+		Canal: d.Canal, Telefono: d.Telefono}
+	if len(d.Meses) > 0 {
+		c.Meses = d.Meses
+	}
+	for _, v := range d.Valor {
+		c.Valor = append(c.Valor, handlers.CeldaValor(v))
+	}
+	return c
+}
+
+type loteDoc struct {
+	Numero         int64             `bson:"_id"`
+	Owner          string            `bson:"owner"`
+	Creado         time.Time         `bson:"creado"`
+	Hecho          bool              `bson:"hecho"`
+	Delta          []deltaDoc        `bson:"delta"`
+	Contribuciones []contribucionDoc `bson:"contribuciones"`
+	Avisos         []string          `bson:"avisos"`
+}
+
+// deltaDoc is one bucket's change; buckets are values, not field names,
+// in the lote (field names cannot hold every character a key may).
+type deltaDoc struct {
+	K string `bson:"k"`
+	D int64  `bson:"d"`
+}
+
+func (d loteDoc) toHandlers() handlers.Lote {
+	l := handlers.Lote{Numero: d.Numero, Owner: d.Owner, Creado: d.Creado.UTC(), Hecho: d.Hecho, Avisos: d.Avisos,
+		Delta: map[string]int64{}, Contribuciones: map[int64]handlers.Contribucion{}}
+	for _, x := range d.Delta {
+		l.Delta[x.K] = x.D
+	}
+	for _, c := range d.Contribuciones {
+		l.Contribuciones[c.ID] = c.toHandlers()
+	}
+	return l
+}
+
+func (r *Reportes) Avisar(ctx context.Context, avisos ...handlers.Aviso) error {
+	if len(avisos) == 0 {
+		return nil
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	docs := make([]any, len(avisos))
+	for i, a := range avisos {
+		docs[i] = avisoDoc{ID: a.ID, ClienteID: a.ClienteID, Registrado: now}
+	}
+	_, err := r.avisos.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	return ignoreDuplicates(err)
+}
+
+// ignoreDuplicates treats inserts refused by a unique _id as done: the
+// document is there.
+func ignoreDuplicates(err error) error {
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+		for _, we := range bwe.WriteErrors {
+			if _, dup := duplicateKey(mongo.WriteException{WriteErrors: mongo.WriteErrors{we.WriteError}}); !dup {
+				return mapError(err)
+			}
+		}
+		return nil
+	}
+	if _, dup := duplicateKey(err); dup {
+		return nil
+	}
+	return mapError(err)
+}
+
+func (r *Reportes) Avisos(ctx context.Context, limit int) ([]handlers.Aviso, error) {
+	cur, err := r.avisos.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}}).
+		SetLimit(int64(limit)))
+	if err != nil {
+		return nil, mapError(err)
+	}
+	var docs []avisoDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, mapError(err)
+	}
+	out := make([]handlers.Aviso, len(docs))
+	for i, d := range docs {
+		out[i] = handlers.Aviso{ID: d.ID, ClienteID: d.ClienteID}
+	}
+	return out, nil
+}
+
+func (r *Reportes) Aplicadas(ctx context.Context, ids []int64) (map[int64]handlers.Contribucion, error) {
+	out := map[int64]handlers.Contribucion{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	cur, err := r.aplicadas.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, mapError(err)
+	}
+	var docs []contribucionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, mapError(err)
+	}
+	for _, d := range docs {
+		out[d.ID] = d.toHandlers()
+	}
+	return out, nil
+}
+
+func (r *Reportes) UltimoLote(ctx context.Context) (*handlers.Lote, error) {
+	var d loteDoc
+	err := r.lotes.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return nil, nil
+	case err != nil:
+		return nil, mapError(err)
+	}
+	l := d.toHandlers()
+	return &l, nil
+}
+
+func (r *Reportes) IniciarLote(ctx context.Context, l handlers.Lote) error {
+	d := loteDoc{Numero: l.Numero, Owner: l.Owner, Creado: l.Creado.UTC().Truncate(time.Millisecond), Avisos: l.Avisos,
+		Delta: []deltaDoc{}, Contribuciones: []contribucionDoc{}}
+	if d.Avisos == nil {
+		d.Avisos = []string{}
+	}
+	for k, v := range l.Delta {
+		d.Delta = append(d.Delta, deltaDoc{k, v})
+	}
+	for id, c := range l.Contribuciones {
+		d.Contribuciones = append(d.Contribuciones, contribucionDocOf(id, l.Numero, c))
+	}
+	_, err := r.lotes.InsertOne(ctx, d)
+	if _, dup := duplicateKey(err); dup {
+		return handlers.ErrLoteOcupado
+	}
+	return mapError(err)
+}
+
+// CompletarLote makes its writes in this order, each skipped if done: the
+// counters of each family, the applied contributions, the notices, the
+// lote's done mark. Documents are created first (inserts that a unique _id
+// makes idempotent), so the conditional updates never need an upsert,
+// which FerretDB does not make atomic.
+func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
+	n := l.Numero
+	older := bson.D{{Key: "$lt", Value: n}}
+	fams := make([]any, len(handlers.Familias))
+	for i, f := range handlers.Familias {
+		fams[i] = bson.D{{Key: "_id", Value: f}, {Key: "lote", Value: int64(0)}, {Key: "n", Value: bson.D{}}}
+	}
+	if _, err := r.contadores.InsertMany(ctx, fams, options.InsertMany().SetOrdered(false)); ignoreDuplicates(err) != nil {
+		return ignoreDuplicates(err)
+	}
+	for _, f := range handlers.Familias {
+		inc := bson.D{}
+		for k, d := range l.Delta {
+			if handlers.FamiliaDe(k) == f {
+				inc = append(inc, bson.E{Key: "n." + k, Value: d})
+			}
+		}
+		update := bson.D{{Key: "$set", Value: bson.D{{Key: "lote", Value: n}}}}
+		if len(inc) > 0 {
+			update = append(update, bson.E{Key: "$inc", Value: inc})
+		}
+		if _, err := r.contadores.UpdateOne(ctx, bson.D{{Key: "_id", Value: f}, {Key: "lote", Value: older}}, update); err != nil {
+			return mapError(err)
+		}
+	}
+	if len(l.Contribuciones) > 0 {
+		placeholders := make([]any, 0, len(l.Contribuciones))
+		models := make([]mongo.WriteModel, 0, len(l.Contribuciones))
+		for id, c := range l.Contribuciones {
+			placeholders = append(placeholders, bson.D{{Key: "_id", Value: id}, {Key: "lote", Value: int64(0)}})
+			models = append(models, mongo.NewReplaceOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: id}, {Key: "lote", Value: older}}).
+				SetReplacement(contribucionDocOf(id, n, c)))
+		}
+		if _, err := r.aplicadas.InsertMany(ctx, placeholders, options.InsertMany().SetOrdered(false)); ignoreDuplicates(err) != nil {
+			return ignoreDuplicates(err)
+		}
+		if _, err := r.aplicadas.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+			return mapError(err)
+		}
+	}
+	if len(l.Avisos) > 0 {
+		if _, err := r.avisos.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: l.Avisos}}}}); err != nil {
+			return mapError(err)
+		}
+	}
+	_, err := r.lotes.UpdateOne(ctx, bson.D{{Key: "_id", Value: n}}, bson.D{{Key: "$set", Value: bson.D{{Key: "hecho", Value: true}}}})
+	return mapError(err)
+}
+
+func (r *Reportes) Contadores(ctx context.Context, familia string) (map[string]int64, error) {
+	var d struct {
+		N map[string]int64 `bson:"n"`
+	}
+	err := r.contadores.FindOne(ctx, bson.D{{Key: "_id", Value: familia}}).Decode(&d)
+	out := map[string]int64{}
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return out, nil
+	case err != nil:
+		return nil, mapError(err)
+	}
+	for k, v := range d.N {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// Seleccionar pushes the departamento down to the index and checks the
+// RFM ranges here, a batch of documents at a time: FerretDB 1.x has no
+// $elemMatch on documents.
+func (r *Reportes) Seleccionar(ctx context.Context, sel handlers.Seleccion, despuesDe int64, limit int) ([]int64, error) {
+	const batch = 500
+	var out []int64
+	for len(out) < limit {
+		filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: despuesDe}}}}
+		if sel.Departamento != nil {
+			dep := *sel.Departamento
+			if dep == handlers.SinUbicar {
+				dep = ""
+			}
+			filter = append(filter, bson.E{Key: "departamento", Value: dep})
+		}
+		n := batch
+		if sel.Valor == nil {
+			n = limit - len(out)
+		}
+		cur, err := r.aplicadas.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(n)))
+		if err != nil {
+			return nil, mapError(err)
+		}
+		var docs []contribucionDoc
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, mapError(err)
+		}
+		for _, d := range docs {
+			if len(out) < limit && sel.Selecciona(d.toHandlers()) {
+				out = append(out, d.ID)
+			}
+		}
+		if len(docs) < n {
+			break
+		}
+		despuesDe = docs[len(docs)-1].ID
+	}
+	return out, nil
+}
+
+func (r *Reportes) Podar(ctx context.Context, before time.Time) error {
+	last, err := r.UltimoLote(ctx)
+	if err != nil || last == nil {
+		return err
+	}
+	_, err = r.lotes.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: last.Numero}}},
+		{Key: "hecho", Value: true}, {Key: "creado", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}})
+	return mapError(err)
+}
