@@ -136,6 +136,7 @@ func newBrowser(t *testing.T) *browser {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	os.Remove(filepath.Join(shots, "fallo.png")) // a past run's
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.WindowSize(1280, 900),
@@ -192,10 +193,11 @@ func (b *browser) eval(t *testing.T, what, expr string, out any) {
 // view has all its data in place (its count of loaded views moves).
 func (b *browser) load(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	var before int
-	b.eval(t, "reading the load count", `Number(document.body.dataset.cargas || 0)`, &before)
+	// The page counts up from here, or from zero after a reload.
+	var zero string
+	b.eval(t, "zeroing the load count", `document.body.dataset.cargas = '0'`, &zero)
 	b.do(t, what, steps...)
-	b.waitFor(t, what, fmt.Sprintf(`Number(document.body.dataset.cargas || 0) > %d`, before))
+	b.waitFor(t, what, `Number(document.body.dataset.cargas || 0) > 0`)
 }
 
 // waitFor polls a JavaScript predicate for up to 20 s.
@@ -362,7 +364,7 @@ func (b *browser) clickBar(t *testing.T, canvasID string, dataset, index int) ch
 
 // wantChart checks that a chart draws exactly these labels (nil: any)
 // and one dataset per series, in order.
-func (b *browser) wantChart(t *testing.T, canvasID string, labels []string, series ...[]int) {
+func (b *browser) wantChart(t *testing.T, canvasID string, labels []string, series ...[]int64) {
 	t.Helper()
 	c := b.chart(t, canvasID)
 	ok := len(c.Datasets) == len(series) && (labels == nil || slices.Equal(c.Labels, labels))
@@ -382,65 +384,54 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 
 	// Each chart draws exactly what its report route answers, and that
 	// holds the seeded customers.
-	var adq struct {
-		Periodo string
-		Puntos  []struct {
-			Inicio string
-			Nuevos int
-		}
-	}
+	var adq handlers.ReporteAdquisicion
 	getJSON(t, "/cliente/reportes/adquisicion", &adq)
 	var inicios []string
-	var nuevos []int
+	var nuevos []int64
 	for _, p := range adq.Puntos {
 		inicios, nuevos = append(inicios, p.Inicio), append(nuevos, p.Nuevos)
 	}
 	b.wantChart(t, "grafico-adquisicion", inicios, nuevos)
-	if len(nuevos) == 0 || nuevos[len(nuevos)-1] < len(s.ids) {
+	if len(nuevos) == 0 || nuevos[len(nuevos)-1] < int64(len(s.ids)) {
 		t.Errorf("acquisition: this month %v, want at least the %d seeded", nuevos, len(s.ids))
 	}
 
-	var ret struct {
-		Cohortes []struct {
-			Cohorte                      string
-			Clientes, Activos, Inactivos int
-			Compras                      []struct {
-				Mes         string
-				Compradores int
-			}
-		}
-	}
+	var ret handlers.ReporteRetencion
 	getJSON(t, "/cliente/reportes/retencion", &ret)
 	var cohortes []string
-	var activos, inactivos []int
+	var activos, inactivos []int64
 	for _, co := range ret.Cohortes {
 		cohortes, activos, inactivos = append(cohortes, co.Cohorte), append(activos, co.Activos), append(inactivos, co.Inactivos)
 	}
 	b.wantChart(t, "grafico-retencion", cohortes, activos, inactivos)
+	// The cohort table: this month's cohort holds the seeded customers, and
+	// its purchase columns say what the report says.
 	thisMonth := time.Now().In(lima(t)).Format("2006-01")
 	rows := b.tableText(t, "#tabla-retencion")
 	i := slices.Index(cohortes, thisMonth)
-	if i < 0 || len(rows) != len(cohortes) || rows[i][0] != thisMonth || rows[i][1] != strconv.Itoa(ret.Cohortes[i].Clientes) ||
-		ret.Cohortes[i].Clientes < len(s.ids) || ret.Cohortes[i].Inactivos < 1 {
-		t.Errorf("retention table %v for cohorts %v, want the cohort %s with the %d seeded, one inactive", rows, cohortes, thisMonth, len(s.ids))
+	if i < 0 || len(rows) != len(cohortes) {
+		t.Fatalf("retention table %v for cohorts %v, want a row each and %s among them", rows, cohortes, thisMonth)
+	}
+	co := ret.Cohortes[i]
+	if row := rows[i]; row[0] != thisMonth || row[1] != strconv.FormatInt(co.Clientes, 10) || co.Clientes < int64(len(s.ids)) || co.Inactivos < 1 {
+		t.Errorf("retention row %v of %+v, want the %d seeded, one inactive", row, co, len(s.ids))
+	}
+	for _, m := range co.Compras {
+		if m.Mes == thisMonth && (len(rows[i]) < 5 || rows[i][4] != strconv.FormatInt(m.Compradores, 10)) {
+			t.Errorf("retention row %v, want %d buyers in the month of registration", rows[i], m.Compradores)
+		}
 	}
 
-	var geo struct {
-		Departamentos []struct {
-			Departamento   string
-			Total, Activos int
-		}
-		SinUbicar struct{ Total, Activos int }
-	}
+	var geo handlers.ReporteGeografia
 	getJSON(t, "/cliente/reportes/geografia", &geo)
 	var deps []string
-	var totales, activosDep []int
+	var totales, activosDep []int64
 	for _, d := range geo.Departamentos {
 		deps, totales, activosDep = append(deps, d.Departamento), append(totales, d.Total), append(activosDep, d.Activos)
 	}
 	b.wantChart(t, "grafico-geografia", deps, totales, activosDep)
 	for dep, ids := range s.byDep {
-		if i := slices.Index(deps, dep); i < 0 || totales[i] < len(ids) {
+		if i := slices.Index(deps, dep); i < 0 || totales[i] < int64(len(ids)) {
 			t.Errorf("geography: %s not drawn with its %d seeded customers: %v %v", dep, len(ids), deps, totales)
 		}
 	}
@@ -450,34 +441,30 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 		t.Errorf("sin ubicar %q, report %+v (one seeded)", sinUbicar, geo.SinUbicar)
 	}
 
-	var can struct {
-		SoloEmail, SoloTelefono, Ambos, Ninguno int
-		Telefonos                               struct{ Movil, Fijo int }
-	}
+	var can handlers.ReporteCanales
 	getJSON(t, "/cliente/reportes/canales", &can)
 	b.wantChart(t, "grafico-canales", []string{"Solo email", "Solo teléfono", "Email y teléfono", "Ninguno"},
-		[]int{can.SoloEmail, can.SoloTelefono, can.Ambos, can.Ninguno})
-	b.wantChart(t, "grafico-telefonos", []string{"Móvil", "Fijo"}, []int{can.Telefonos.Movil, can.Telefonos.Fijo})
-	// Active seeded: 8 with a phone (6 mobile, 2 landline), 3 without.
-	if can.Ambos < 8 || can.SoloEmail < 3 || can.Telefonos.Movil < 6 || can.Telefonos.Fijo < 2 {
-		t.Errorf("channels %+v, want at least the seeded 8 both (6 mobile, 2 landline) and 3 email only", can)
+		[]int64{can.SoloEmail, can.SoloTelefono, can.Ambos, can.Ninguno})
+	tel := can.Telefonos
+	b.wantChart(t, "grafico-telefonos", []string{"Móvil", "Fijo", "Otro"}, []int64{tel.Movil, tel.Fijo, tel.Otro})
+	// Active seeded: 9 with a phone (7 mobile, 2 landline), 2 without.
+	if can.Ambos < 9 || can.SoloEmail < 2 || tel.Movil < 7 || tel.Fijo < 2 {
+		t.Errorf("channels %+v, want at least the seeded 9 both (7 mobile, 2 landline) and 2 email only", can)
 	}
 
-	var val struct {
-		Segmentos []struct {
-			Moneda, Segmento, Gasto string
-			Clientes                int
-		}
-	}
+	var val handlers.ReporteValor
 	getJSON(t, "/cliente/reportes/valor", &val)
 	var segs []string
-	var clientes []int
+	var clientes []int64
 	for _, sg := range val.Segmentos {
 		if sg.Moneda == "PEN" {
 			segs, clientes = append(segs, sg.Segmento), append(clientes, sg.Clientes)
 		}
 	}
 	b.wantChart(t, "grafico-valor", nil, clientes) // labels are the segments' names for people
+	if len(segs) < 2 {
+		t.Errorf("value segments in PEN %v, want the seeded buyers' (two customers, of two kinds)", segs)
+	}
 	b.screenshot(t, "informes")
 
 	// The CSV button saves what the route answers to Accept: text/csv.
@@ -518,7 +505,7 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 	b.load(t, "back to the reports", chromedp.Navigate(apiBase+"/consola#/informes"))
 	seg := segmentOf(t, s.buyer, segs)
 	b.load(t, "clicking the buyer's segment", b.clickBar(t, "grafico-valor", 0, slices.Index(segs, seg)))
-	want := "#/clientes?" + url.Values{"segmento": {seg}, "moneda": {"PEN"}}.Encode()
+	want := "#/clientes?segmento=" + url.QueryEscape(seg) + "&moneda=PEN"
 	b.waitFor(t, "the list filtered by segment", fmt.Sprintf(`location.hash === %q`, want))
 	if !slices.ContainsFunc(b.tableText(t, "#tabla-clientes"), func(r []string) bool { return r[0] == strconv.FormatInt(s.buyer, 10) }) {
 		t.Errorf("segment %s does not list the buyer %d", seg, s.buyer)

@@ -318,9 +318,9 @@
       goList({ registradoDesde: c + '-01', registradoHasta: finMes(c), activo: ds === 0 ? 'true' : 'false' });
     });
 
-    // The cohort table: one column per month after the cohort's, holding
-    // how many of its customers bought in that month.
-    var maxOffset = 0;
+    // The cohort table: one column for the cohort's month and each later
+    // one, holding how many of its customers bought in that month.
+    var maxOffset = -1;
     var offset = function (cohorte, mes) {
       var a = cohorte.split('-').map(Number), b = mes.split('-').map(Number);
       return (b[0] - a[0]) * 12 + (b[1] - a[1]);
@@ -329,12 +329,12 @@
       (c.compras || []).forEach(function (m) { maxOffset = Math.max(maxOffset, offset(c.cohorte, m.mes)); });
     });
     var headers = ['Cohorte', 'Clientes', 'Activos', 'Inactivos'];
-    for (var k = 1; k <= maxOffset; k++) headers.push('Mes +' + k);
+    for (var k = 0; k <= maxOffset; k++) headers.push(k === 0 ? 'Mes de registro' : 'Mes +' + k);
     var rows = cohortes.map(function (c) {
       var row = [c.cohorte, numero.format(c.clientes), numero.format(c.activos), numero.format(c.inactivos)];
       var byOffset = {};
       (c.compras || []).forEach(function (m) { byOffset[offset(c.cohorte, m.mes)] = m; });
-      for (var k = 1; k <= maxOffset; k++) {
+      for (var k = 0; k <= maxOffset; k++) {
         var m = byOffset[k];
         if (!m) { row.push(''); continue; }
         var share = c.clientes ? m.compradores / c.clientes : 0;
@@ -378,7 +378,7 @@
   }
 
   var CANALES = [['soloEmail', 'Solo email'], ['soloTelefono', 'Solo teléfono'], ['ambos', 'Email y teléfono'], ['ninguno', 'Ninguno']];
-  var TELEFONOS = [['movil', 'Móvil'], ['fijo', 'Fijo']];
+  var TELEFONOS = [['movil', 'Móvil'], ['fijo', 'Fijo'], ['otro', 'Otro']];
 
   function dibujarCanales(d) {
     var tel = d.telefonos || {};
