@@ -602,6 +602,22 @@ func checkCliente(t *testing.T, b *browser, s seeded) {
 	if hidden != (r.status == 403 || r.status == 404) {
 		t.Errorf("audit section hidden %v, while the route answers %d", hidden, r.status)
 	}
+	if r.status == 200 {
+		// One row per entry of the page: the route answers a page object
+		// holding the list (or the list itself).
+		var page map[string]json.RawMessage
+		var entries []json.RawMessage
+		if json.Unmarshal(r.body, &entries) != nil && json.Unmarshal(r.body, &page) == nil {
+			for _, v := range page {
+				if json.Unmarshal(v, &entries) == nil && entries != nil {
+					break
+				}
+			}
+		}
+		if rows := b.tableText(t, "#cliente-auditoria table"); len(entries) == 0 || len(rows) != len(entries) {
+			t.Errorf("audit table %v, the route answers %d entries: %s", rows, len(entries), r.body)
+		}
+	}
 	b.screenshot(t, "cliente")
 	b.noProblems(t, "customer page")
 }
