@@ -362,6 +362,22 @@ func (b *browser) clickBar(t *testing.T, canvasID string, dataset, index int) ch
 	return chromedp.MouseClickXY(pt.X, pt.Y)
 }
 
+// series splits report rows into a chart's labels and one series per
+// value.
+func series[T any](rows []T, label func(T) string, values ...func(T) int64) ([]string, [][]int64) {
+	labels, out := make([]string, len(rows)), make([][]int64, len(values))
+	for i, r := range rows {
+		labels[i] = label(r)
+	}
+	for j, v := range values {
+		out[j] = make([]int64, len(rows))
+		for i, r := range rows {
+			out[j][i] = v(r)
+		}
+	}
+	return labels, out
+}
+
 // wantChart checks that a chart draws exactly these labels (nil: any)
 // and one dataset per series, in order.
 func (b *browser) wantChart(t *testing.T, canvasID string, labels []string, series ...[]int64) {
@@ -386,24 +402,18 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 	// holds the seeded customers.
 	var adq handlers.ReporteAdquisicion
 	getJSON(t, "/cliente/reportes/adquisicion", &adq)
-	var inicios []string
-	var nuevos []int64
-	for _, p := range adq.Puntos {
-		inicios, nuevos = append(inicios, p.Inicio), append(nuevos, p.Nuevos)
-	}
-	b.wantChart(t, "grafico-adquisicion", inicios, nuevos)
-	if len(nuevos) == 0 || nuevos[len(nuevos)-1] < int64(len(s.ids)) {
-		t.Errorf("acquisition: this month %v, want at least the %d seeded", nuevos, len(s.ids))
+	inicios, adqSeries := series(adq.Puntos, func(p handlers.PuntoAdquisicion) string { return p.Inicio },
+		func(p handlers.PuntoAdquisicion) int64 { return p.Nuevos })
+	b.wantChart(t, "grafico-adquisicion", inicios, adqSeries...)
+	if nuevos := adqSeries[0]; len(nuevos) == 0 || nuevos[len(nuevos)-1] < int64(len(s.ids)) {
+		t.Errorf("acquisition: this month %v, want at least the %d seeded", adqSeries, len(s.ids))
 	}
 
 	var ret handlers.ReporteRetencion
 	getJSON(t, "/cliente/reportes/retencion", &ret)
-	var cohortes []string
-	var activos, inactivos []int64
-	for _, co := range ret.Cohortes {
-		cohortes, activos, inactivos = append(cohortes, co.Cohorte), append(activos, co.Activos), append(inactivos, co.Inactivos)
-	}
-	b.wantChart(t, "grafico-retencion", cohortes, activos, inactivos)
+	cohortes, retSeries := series(ret.Cohortes, func(c handlers.Cohorte) string { return c.Cohorte },
+		func(c handlers.Cohorte) int64 { return c.Activos }, func(c handlers.Cohorte) int64 { return c.Inactivos })
+	b.wantChart(t, "grafico-retencion", cohortes, retSeries...)
 	// The cohort table: this month's cohort holds the seeded customers, and
 	// its purchase columns say what the report says.
 	thisMonth := time.Now().In(lima(t)).Format("2006-01")
@@ -424,12 +434,10 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 
 	var geo handlers.ReporteGeografia
 	getJSON(t, "/cliente/reportes/geografia", &geo)
-	var deps []string
-	var totales, activosDep []int64
-	for _, d := range geo.Departamentos {
-		deps, totales, activosDep = append(deps, d.Departamento), append(totales, d.Total), append(activosDep, d.Activos)
-	}
-	b.wantChart(t, "grafico-geografia", deps, totales, activosDep)
+	deps, geoSeries := series(geo.Departamentos, func(d handlers.GeoDepartamento) string { return d.Departamento },
+		func(d handlers.GeoDepartamento) int64 { return d.Total }, func(d handlers.GeoDepartamento) int64 { return d.Activos })
+	b.wantChart(t, "grafico-geografia", deps, geoSeries...)
+	totales := geoSeries[0]
 	for dep, ids := range s.byDep {
 		if i := slices.Index(deps, dep); i < 0 || totales[i] < int64(len(ids)) {
 			t.Errorf("geography: %s not drawn with its %d seeded customers: %v %v", dep, len(ids), deps, totales)
@@ -454,14 +462,10 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 
 	var val handlers.ReporteValor
 	getJSON(t, "/cliente/reportes/valor", &val)
-	var segs []string
-	var clientes []int64
-	for _, sg := range val.Segmentos {
-		if sg.Moneda == "PEN" {
-			segs, clientes = append(segs, sg.Segmento), append(clientes, sg.Clientes)
-		}
-	}
-	b.wantChart(t, "grafico-valor", nil, clientes) // labels are the segments' names for people
+	pen := slices.DeleteFunc(slices.Clone(val.Segmentos), func(sg handlers.SegmentoValor) bool { return sg.Moneda != "PEN" })
+	segs, valSeries := series(pen, func(sg handlers.SegmentoValor) string { return sg.Segmento },
+		func(sg handlers.SegmentoValor) int64 { return sg.Clientes })
+	b.wantChart(t, "grafico-valor", nil, valSeries...) // labels are the segments' names for people
 	if len(segs) < 2 {
 		t.Errorf("value segments in PEN %v, want the seeded buyers' (two customers, of two kinds)", segs)
 	}
