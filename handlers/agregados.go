@@ -19,6 +19,9 @@ type Agregados struct {
 	// PorMoneda holds one total per currency, by currency code: amounts in
 	// different currencies are never added up.
 	PorMoneda []TotalMoneda
+	// Meses are the Lima months (YYYY-MM) with a purchase that counts,
+	// sorted: what the retention report needs of the history.
+	Meses []string
 }
 
 // TotalMoneda is what a customer spent in one currency.
@@ -26,6 +29,8 @@ type TotalMoneda struct {
 	Moneda  string
 	Compras int
 	Minor   int64
+	// Ultima is the date of the last purchase in the currency.
+	Ultima time.Time
 }
 
 // Agregar computes a customer's totals from all its purchases.
@@ -63,6 +68,13 @@ func (a Agregados) Con(c Compra) Agregados {
 	}
 	out.PorMoneda[i].Compras++
 	out.PorMoneda[i].Minor += c.Total.Minor
+	if c.Fecha.After(out.PorMoneda[i].Ultima) {
+		out.PorMoneda[i].Ultima = c.Fecha
+	}
+	mes := c.Fecha.In(zonaLima).Format("2006-01")
+	if j, found := slices.BinarySearch(a.Meses, mes); !found {
+		out.Meses = slices.Insert(slices.Clone(a.Meses), j, mes)
+	}
 	return out
 }
 
@@ -70,5 +82,7 @@ func (a Agregados) Con(c Compra) Agregados {
 func (a Agregados) Equal(b Agregados) bool {
 	return a.ClienteID == b.ClienteID && a.Compras == b.Compras && a.Anuladas == b.Anuladas &&
 		a.Items == b.Items && a.Primera.Equal(b.Primera) && a.Ultima.Equal(b.Ultima) &&
-		slices.Equal(a.PorMoneda, b.PorMoneda)
+		slices.EqualFunc(a.PorMoneda, b.PorMoneda, func(x, y TotalMoneda) bool {
+			return x.Moneda == y.Moneda && x.Compras == y.Compras && x.Minor == y.Minor && x.Ultima.Equal(y.Ultima)
+		}) && slices.Equal(a.Meses, b.Meses)
 }

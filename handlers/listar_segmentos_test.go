@@ -72,11 +72,11 @@ func TestListarPorSegmentoYDepartamento(t *testing.T) {
 	for i := range 5 {
 		f.venta(t, fmt.Sprintf("A%d", i), ana.ID, mes, "300", "PEN") // campeones in PEN
 	}
-	f.venta(t, "B1", beto.ID, mes, "10", "PEN")                      // nuevos
-	f.venta(t, "B2", beto.ID, mes, "10", "USD")                      // nuevos in USD
-	f.venta(t, "C1", carla.ID, mes.AddDate(0, -8, 0), "10", "PEN")   // hibernando
-	f.venta(t, "C2", carla.ID, mes.AddDate(0, -7, 0), "10", "PEN")   // en_riesgo with C1
-	f.venta(t, "D1", dario.ID, mes.AddDate(-2, 0, 0), "10", "PEN")   // perdidos
+	f.venta(t, "B1", beto.ID, mes, "10", "PEN")                    // nuevos
+	f.venta(t, "B2", beto.ID, mes, "10", "USD")                    // nuevos in USD
+	f.venta(t, "C1", carla.ID, mes.AddDate(0, -8, 0), "10", "PEN") // hibernando
+	f.venta(t, "C2", carla.ID, mes.AddDate(0, -7, 0), "10", "PEN") // en_riesgo with C1
+	f.venta(t, "D1", dario.ID, mes.AddDate(-2, 0, 0), "10", "PEN") // perdidos
 	if _, err := f.svc.Eliminar(ctx, beto.ID, handlers.Cambio{}); err != nil {
 		t.Fatal(err)
 	}

@@ -144,25 +144,32 @@ func FamiliaDe(key string) string {
 	return f
 }
 
-// Analizador derives contributions: it holds the list of places and the
-// time zone. Safe for concurrent use.
+// zonaLima is the time zone of report dates and months; read-only.
+var zonaLima = func() *time.Location {
+	zona, err := time.LoadLocation("America/Lima")
+	if err != nil {
+		panic("handlers: time/tzdata is linked in, so America/Lima always loads: " + err.Error())
+	}
+	return zona
+}()
+
+// Analizador derives contributions: it holds the list of places. Safe for
+// concurrent use.
 type Analizador struct {
 	lugares *ubigeo.Catalogo
 	zona    *time.Location
 }
 
-// NewAnalizador loads the list of places and Lima's time zone.
+// NewAnalizador loads the list of places.
 func NewAnalizador() *Analizador {
-	zona, err := time.LoadLocation("America/Lima")
-	if err != nil {
-		panic("handlers: time/tzdata is linked in, so America/Lima always loads: " + err.Error())
-	}
-	return &Analizador{lugares: ubigeo.New(), zona: zona}
+	return &Analizador{lugares: ubigeo.New(), zona: zonaLima}
 }
 
-// Contribucion is what customer c, with purchases compras (any order,
-// cancelled ones included), adds to the reports.
-func (a *Analizador) Contribucion(c Cliente, compras []Compra) Contribucion {
+// Contribucion is what customer c, with purchase totals a, adds to the
+// reports. The totals hold all the history it needs (Agregados.Meses, the
+// last purchase per currency), so the projector reads one document per
+// customer, not its whole history.
+func (a *Analizador) Contribucion(c Cliente, t Agregados) Contribucion {
 	out := Contribucion{Dia: c.FechaRegistro.In(a.zona).Format(time.DateOnly), Activo: c.Activo}
 	if l, ok := a.lugares.Ubicar(c.Direccion); ok {
 		out.Departamento, out.Provincia = l.Departamento, l.Provincia
@@ -172,36 +179,17 @@ func (a *Analizador) Contribucion(c Cliente, compras []Compra) Contribucion {
 		out.Telefono = tipoTelefono(c.Telefono)
 	}
 	cohorte := out.Dia[:7]
-	meses := map[string]bool{}
-	porMoneda := map[string]*CeldaValor{}
-	ultima := map[string]time.Time{}
-	for _, p := range compras {
-		if !p.Registrada || p.Anulada {
+	for _, m := range t.Meses {
+		if m >= cohorte {
+			out.Meses = append(out.Meses, m)
+		}
+	}
+	for _, m := range t.PorMoneda {
+		if m.Compras == 0 {
 			continue
 		}
-		if mes := a.Mes(p.Fecha); mes >= cohorte {
-			meses[mes] = true
-		}
-		v := porMoneda[p.Total.Moneda]
-		if v == nil {
-			v = &CeldaValor{Moneda: p.Total.Moneda}
-			porMoneda[p.Total.Moneda] = v
-		}
-		v.Frecuencia++ // a count until classed below
-		v.Gasto += p.Total.Minor
-		if p.Fecha.After(ultima[p.Total.Moneda]) {
-			ultima[p.Total.Moneda] = p.Fecha
-		}
-	}
-	for m := range meses {
-		out.Meses = append(out.Meses, m)
-	}
-	slices.Sort(out.Meses)
-	for moneda, v := range porMoneda {
-		v.UltimoMes = a.Mes(ultima[moneda])
-		v.Frecuencia = claseFrecuencia(v.Frecuencia)
-		v.Alto = v.Gasto >= UmbralGastoAlto(moneda)
-		out.Valor = append(out.Valor, *v)
+		out.Valor = append(out.Valor, CeldaValor{Moneda: m.Moneda, UltimoMes: a.Mes(m.Ultima),
+			Frecuencia: claseFrecuencia(m.Compras), Alto: m.Minor >= UmbralGastoAlto(m.Moneda), Gasto: m.Minor})
 	}
 	slices.SortFunc(out.Valor, func(x, y CeldaValor) int { return strings.Compare(x.Moneda, y.Moneda) })
 	return out

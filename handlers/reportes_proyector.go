@@ -15,11 +15,13 @@ import (
 
 // How the reports stay exact without transactions.
 //
-// The truth is the customers (Store) and their purchases (Historial). A
-// customer's contribution to the reports is a pure function of both
-// (Analizador.Contribucion), so it never depends on the order or number of
-// times events arrived: the purchase history already absorbs duplicate and
-// out-of-order sales events, and a customer's state carries its version.
+// The truth is the customers (Store) and their purchases (Historial, whose
+// per-customer totals are a pure function of them). A customer's
+// contribution to the reports is a pure function of the customer and its
+// totals (Analizador.Contribucion), so it never depends on the order or
+// number of times events arrived: the purchase history already absorbs
+// duplicate and out-of-order sales events, and a customer's state carries
+// its version.
 //
 // 1. Notice. Every change that may move a contribution records a notice
 //    (Aviso) with an id unique to the change: "c<id>-<version>" for a
@@ -118,7 +120,7 @@ var ErrLoteOcupado = errors.New("report lote already recorded")
 type ReportesStore interface {
 	// Avisar records notices; one whose id is recorded is kept once.
 	Avisar(ctx context.Context, avisos ...Aviso) error
-	// Avisos returns up to limit recorded notices, oldest first.
+	// Avisos returns up to limit recorded notices, in any order.
 	Avisos(ctx context.Context, limit int) ([]Aviso, error)
 	// Aplicadas returns the contributions the counters hold for ids; a
 	// customer never folded is absent.
@@ -173,7 +175,7 @@ type Projector struct {
 		Get(context.Context, int64) (Cliente, error)
 	}
 	Historial interface {
-		ComprasDe(context.Context, int64) ([]Compra, error)
+		Agregados(context.Context, int64) (Agregados, int64, error)
 	}
 	Reportes   ReportesStore
 	Analizador *Analizador
@@ -350,20 +352,20 @@ func (p *Projector) contribucion(ctx context.Context, id int64) (Contribucion, e
 	case err != nil:
 		return Contribucion{}, err
 	}
-	compras, err := p.Historial.ComprasDe(ctx, id)
+	totales, _, err := p.Historial.Agregados(ctx, id)
 	if err != nil {
 		return Contribucion{}, err
 	}
-	return p.Analizador.Contribucion(c, compras), nil
+	return p.Analizador.Contribucion(c, totales), nil
 }
 
 // Reconstruir computes every family's counters from scratch, from the
-// customers and purchases given: what the maintained counters must equal
+// customers and their purchase histories (not the stored totals): what the maintained counters must equal
 // once every notice is folded.
 func (a *Analizador) Reconstruir(clientes []Cliente, compras func(id int64) []Compra) map[string]int64 {
 	out := map[string]int64{}
 	for _, c := range clientes {
-		for k, n := range a.Contribucion(c, compras(c.ID)).Claves() {
+		for k, n := range a.Contribucion(c, Agregar(c.ID, compras(c.ID))).Claves() {
 			out[k] += n
 		}
 	}

@@ -203,23 +203,34 @@ type resumenDoc struct {
 	Primera   *time.Time       `bson:"primeraCompra"`
 	Ultima    *time.Time       `bson:"ultimaCompra"`
 	PorMoneda []totalMonedaDoc `bson:"porMoneda"`
+	Meses     []string         `bson:"meses"`
 }
 
 type totalMonedaDoc struct {
 	Moneda  string `bson:"moneda"`
 	Compras int    `bson:"compras"`
 	Total   int64  `bson:"total"` // minor units
+	// Ultima is absent in totals saved before it existed.
+	Ultima *time.Time `bson:"ultima,omitempty"`
 }
 
 func resumenDocOf(a handlers.Agregados, revision int64) resumenDoc {
 	d := resumenDoc{ClienteID: a.ClienteID, Revision: revision, Compras: a.Compras, Anuladas: a.Anuladas, Items: a.Items,
-		PorMoneda: []totalMonedaDoc{}}
+		PorMoneda: []totalMonedaDoc{}, Meses: a.Meses}
+	if d.Meses == nil {
+		d.Meses = []string{}
+	}
 	if !a.Primera.IsZero() {
 		p, u := a.Primera.UTC(), a.Ultima.UTC()
 		d.Primera, d.Ultima = &p, &u
 	}
 	for _, t := range a.PorMoneda {
-		d.PorMoneda = append(d.PorMoneda, totalMonedaDoc{Moneda: t.Moneda, Compras: t.Compras, Total: t.Minor})
+		td := totalMonedaDoc{Moneda: t.Moneda, Compras: t.Compras, Total: t.Minor}
+		if !t.Ultima.IsZero() {
+			u := t.Ultima.UTC()
+			td.Ultima = &u
+		}
+		d.PorMoneda = append(d.PorMoneda, td)
 	}
 	return d
 }
@@ -230,7 +241,14 @@ func (d resumenDoc) toHandlers() handlers.Agregados {
 		a.Primera, a.Ultima = d.Primera.UTC(), d.Ultima.UTC()
 	}
 	for _, t := range d.PorMoneda {
-		a.PorMoneda = append(a.PorMoneda, handlers.TotalMoneda{Moneda: t.Moneda, Compras: t.Compras, Minor: t.Total})
+		tm := handlers.TotalMoneda{Moneda: t.Moneda, Compras: t.Compras, Minor: t.Total}
+		if t.Ultima != nil {
+			tm.Ultima = t.Ultima.UTC()
+		}
+		a.PorMoneda = append(a.PorMoneda, tm)
+	}
+	if len(d.Meses) > 0 {
+		a.Meses = d.Meses
 	}
 	return a
 }

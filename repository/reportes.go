@@ -3,11 +3,13 @@ package repository
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/jea/cliente/handlers"
 )
@@ -43,9 +45,6 @@ func (m *Mongo) Reportes() *Reportes {
 
 func reportesIndexes(db *mongo.Database) []collIndex {
 	return []collIndex{
-		// Notices are folded oldest first.
-		{db.Collection(avisosColl), mongo.IndexModel{Keys: bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}},
-			Options: options.Index().SetName("registrado")}},
 		// The departamento filter pages by id.
 		{db.Collection(aplicadasColl), mongo.IndexModel{Keys: bson.D{{Key: "departamento", Value: 1}, {Key: "_id", Value: 1}},
 			Options: options.Index().SetName("departamento_id")}},
@@ -163,9 +162,11 @@ func ignoreDuplicates(err error) error {
 	return mapError(err)
 }
 
+// Avisos reads notices in no particular order: FerretDB would sort the
+// whole collection for each call, and the order does not matter (a notice
+// is only "look at this customer again").
 func (r *Reportes) Avisos(ctx context.Context, limit int) ([]handlers.Aviso, error) {
-	cur, err := r.avisos.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}}).
-		SetLimit(int64(limit)))
+	cur, err := r.avisos.Find(ctx, bson.D{}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
 		return nil, mapError(err)
 	}
@@ -180,36 +181,69 @@ func (r *Reportes) Avisos(ctx context.Context, limit int) ([]handlers.Aviso, err
 	return out, nil
 }
 
+// Aplicadas reads each customer by _id, 8 at a time: FerretDB 1.x does not
+// push an _id $in filter down and would scan the collection.
 func (r *Reportes) Aplicadas(ctx context.Context, ids []int64) (map[int64]handlers.Contribucion, error) {
 	out := map[int64]handlers.Contribucion{}
-	if len(ids) == 0 {
-		return out, nil
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, id := range ids {
+		g.Go(func() error {
+			var d contribucionDoc
+			err := r.aplicadas.FindOne(gctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+			switch {
+			case errors.Is(err, mongo.ErrNoDocuments):
+				return nil
+			case err != nil:
+				return mapError(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			out[id] = d.toHandlers()
+			return nil
+		})
 	}
-	cur, err := r.aplicadas.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	return out, g.Wait()
+}
+
+// UltimoLote reads the counters' lote c (every family is stamped by every
+// lote, before the lote is marked done) and returns lote c+1 if it was
+// recorded (a lote is only recorded after the one before it is done), else
+// lote c: two reads by _id, where sorting by _id would scan on FerretDB.
+func (r *Reportes) UltimoLote(ctx context.Context) (*handlers.Lote, error) {
+	cur, err := r.contadores.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "lote", Value: 1}}))
 	if err != nil {
 		return nil, mapError(err)
 	}
-	var docs []contribucionDoc
-	if err := cur.All(ctx, &docs); err != nil {
+	var fams []struct {
+		Lote int64 `bson:"lote"`
+	}
+	if err := cur.All(ctx, &fams); err != nil {
 		return nil, mapError(err)
 	}
-	for _, d := range docs {
-		out[d.ID] = d.toHandlers()
+	c := int64(0)
+	for i, f := range fams {
+		if i == 0 || f.Lote < c {
+			c = f.Lote
+		}
 	}
-	return out, nil
-}
-
-func (r *Reportes) UltimoLote(ctx context.Context) (*handlers.Lote, error) {
-	var d loteDoc
-	err := r.lotes.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
-	switch {
-	case errors.Is(err, mongo.ErrNoDocuments):
-		return nil, nil
-	case err != nil:
-		return nil, mapError(err)
+	for _, n := range []int64{c + 1, c} {
+		if n == 0 {
+			continue
+		}
+		var d loteDoc
+		err := r.lotes.FindOne(ctx, bson.D{{Key: "_id", Value: n}}).Decode(&d)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			continue
+		case err != nil:
+			return nil, mapError(err)
+		}
+		l := d.toHandlers()
+		return &l, nil
 	}
-	l := d.toHandlers()
-	return &l, nil
+	return nil, nil
 }
 
 func (r *Reportes) IniciarLote(ctx context.Context, l handlers.Lote) error {
@@ -278,7 +312,12 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 		}
 	}
 	if len(l.Avisos) > 0 {
-		if _, err := r.avisos.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: l.Avisos}}}}); err != nil {
+		// One delete by _id each: FerretDB would scan for an $in.
+		models := make([]mongo.WriteModel, len(l.Avisos))
+		for i, id := range l.Avisos {
+			models[i] = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}})
+		}
+		if _, err := r.avisos.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
 			return mapError(err)
 		}
 	}

@@ -447,7 +447,8 @@ func dniOf(scenario string, i int) string {
 }
 
 func bodyFor(sc *scenario, i int) map[string]any {
-	return map[string]any{"dni": dniOf(sc.name, i), "nombre": "Fault", "email": fmt.Sprintf("f%d.%s@example.pe", i, sc.name)}
+	return map[string]any{"dni": dniOf(sc.name, i), "nombre": "Fault", "email": fmt.Sprintf("f%d.%s@example.pe", i, sc.name),
+		"direccion": direccionesFault[i%len(direccionesFault)], "telefono": telefonosFault[i%len(telefonosFault)]}
 }
 
 // load sends n creates from workers goroutines, each retried to a final

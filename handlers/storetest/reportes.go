@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -39,6 +40,8 @@ type ReportesOptions struct {
 // projector rounds of two projectors interleaved at random and stopped
 // half way at random. newStores must return empty stores each time.
 func RunReportes(t *testing.T, o ReportesOptions, newStores func(t *testing.T) ReportesStores) {
+	t.Run("LoteOnce", func(t *testing.T) { testLoteOnce(t, newStores(t).Reportes) })
+	t.Run("ProjectorRace", func(t *testing.T) { testProjectorRace(t, newStores(t)) })
 	for _, seed := range o.Seeds {
 		t.Run("seed"+strconv.FormatUint(seed, 10), func(t *testing.T) {
 			runReportesSeed(t, seed, o.Operations, newStores(t))
@@ -253,7 +256,7 @@ func (run *reportesRun) compare() {
 	} {
 		var want []int64
 		for _, cl := range clientes {
-			if sel.Selecciona(run.a.Contribucion(cl, compras[cl.ID])) {
+			if sel.Selecciona(run.a.Contribucion(cl, handlers.Agregar(cl.ID, compras[cl.ID]))) {
 				want = append(want, cl.ID)
 			}
 		}
@@ -276,3 +279,119 @@ func (run *reportesRun) compare() {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A lote number is taken once, and completing a lote again changes
+// nothing.
+func testLoteOnce(t *testing.T, r handlers.ReportesStore) {
+	c := ctx(t)
+	if err := r.Avisar(c, handlers.Aviso{ID: "c1-1", ClienteID: 1}, handlers.Aviso{ID: "c1-1", ClienteID: 1}, handlers.Aviso{ID: "c2-1", ClienteID: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if av, err := r.Avisos(c, 10); err != nil || len(av) != 2 {
+		t.Fatalf("Avisos = %v, %v; want the two distinct notices", av, err)
+	}
+	contrib := handlers.Contribucion{Dia: "2026-01-05", Activo: true, Departamento: "Cusco", Provincia: "Cusco", Canal: handlers.CanalAmbos}
+	l := handlers.Lote{Numero: 1, Owner: "a", Creado: fecha, Delta: handlers.Delta(handlers.Contribucion{}, contrib),
+		Contribuciones: map[int64]handlers.Contribucion{1: contrib}, Avisos: []string{"c1-1"}}
+	if err := r.IniciarLote(c, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.IniciarLote(c, handlers.Lote{Numero: 1, Owner: "b", Creado: fecha}); !errors.Is(err, handlers.ErrLoteOcupado) {
+		t.Fatalf("second lote 1: %v, want ErrLoteOcupado", err)
+	}
+	if last, err := r.UltimoLote(c); err != nil || last == nil || last.Numero != 1 || last.Hecho || last.Owner != "a" || len(last.Delta) != len(l.Delta) {
+		t.Fatalf("UltimoLote = %+v, %v", last, err)
+	}
+	for range 2 {
+		if err := r.CompletarLote(c, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := r.Contadores(c, handlers.FamiliaGeografia)
+	if err != nil || n["geo|Cusco|Cusco|total"] != 1 || n["geo|Cusco|Cusco|activos"] != 1 || len(n) != 2 {
+		t.Fatalf("geografia counters %v, %v; want one customer once", n, err)
+	}
+	if ap, err := r.Aplicadas(c, []int64{1, 2}); err != nil || len(ap) != 1 || !ap[1].Equal(contrib) {
+		t.Fatalf("Aplicadas = %v, %v", ap, err)
+	}
+	if av, err := r.Avisos(c, 10); err != nil || len(av) != 1 || av[0].ID != "c2-1" {
+		t.Fatalf("Avisos after the lote = %v, %v; want c2-1 only", av, err)
+	}
+	if last, err := r.UltimoLote(c); err != nil || !last.Hecho {
+		t.Fatalf("lote 1 not done: %+v, %v", last, err)
+	}
+	if err := r.Podar(c, fecha.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := r.UltimoLote(c); err != nil || last == nil || last.Numero != 1 {
+		t.Fatalf("Podar dropped the last lote: %+v, %v", last, err)
+	}
+}
+
+// racingReportes runs another projector's round in the middle of a
+// round, right after it read the applied contributions.
+type racingReportes struct {
+	handlers.ReportesStore
+	other func()
+}
+
+func (r *racingReportes) Aplicadas(ctx context.Context, ids []int64) (map[int64]handlers.Contribucion, error) {
+	out, err := r.ReportesStore.Aplicadas(ctx, ids)
+	if r.other != nil {
+		other := r.other
+		r.other = nil
+		other()
+	}
+	return out, err
+}
+
+// Two projectors folding the same notices at once count them once.
+func testProjectorRace(t *testing.T, s ReportesStores) {
+	c := ctx(t)
+	now := fecha
+	svc := memstore.Service(handlers.Deps{Store: s.Store, Historial: s.Historial, Reportes: s.Reportes, Now: func() time.Time { return now }})
+	a := handlers.NewAnalizador()
+	racing := &racingReportes{ReportesStore: s.Reportes}
+	newProjector := func(r handlers.ReportesStore, batch int) *handlers.Projector {
+		p, err := handlers.NewProjector(handlers.Projector{Store: s.Store, Historial: s.Historial, Reportes: r, Analizador: a,
+			Now: func() time.Time { return now }, Batch: batch, Interval: time.Second, Takeover: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// The second folds one notice while the first has read both.
+	first, second := newProjector(racing, 10), newProjector(s.Reportes, 1)
+	var clientes []handlers.Cliente
+	for i, dir := range []string{"Jr. Junín 456 - Cusco", "Calle Real 12, Huancayo, Junín"} {
+		cl, err := svc.Crear(c, handlers.Datos{DNI: ptr(fmt.Sprintf("1011741%d", i)), Nombre: ptr("Ana"), Email: ptr(fmt.Sprintf("ana%d@example.pe", i)),
+			Direccion: ptr(dir)}, handlers.Cambio{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clientes = append(clientes, cl)
+	}
+	racing.other = func() {
+		if n, err := second.RunOnce(c); err != nil || n != 1 {
+			t.Errorf("second projector: %d, %v", n, err)
+		}
+	}
+	if n, err := first.RunOnce(c); err != nil || n != 0 {
+		t.Fatalf("first projector, overtaken: %d, %v; want nothing folded", n, err)
+	}
+	if err := first.Drain(c); err != nil {
+		t.Fatal(err)
+	}
+	want := a.Reconstruir(clientes, func(int64) []handlers.Compra { return nil })
+	got := map[string]int64{}
+	for _, f := range handlers.Familias {
+		n, err := s.Reportes.Contadores(c, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(got, n)
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("counters %v, want %v", got, want)
+	}
+}
