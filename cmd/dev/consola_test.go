@@ -505,11 +505,24 @@ func checkInformes(t *testing.T, b *browser, s seeded) {
 	}
 	b.screenshot(t, "clientes-departamento")
 
+	// This month's inactive customers, from the cohort's second bar.
+	b.load(t, "back to the reports", chromedp.Navigate(apiBase+"/consola#/informes"))
+	b.load(t, "clicking this month's inactive", b.clickBar(t, "grafico-retencion", 1, slices.Index(cohortes, thisMonth)))
+	desde, _ := time.Parse("2006-01", thisMonth)
+	want := fmt.Sprintf("#/clientes?registradoDesde=%s&registradoHasta=%s&activo=false",
+		desde.Format(time.DateOnly), desde.AddDate(0, 1, -1).Format(time.DateOnly))
+	b.waitFor(t, "the cohort's inactive customers", fmt.Sprintf(`location.hash === %q`, want))
+	inactive := b.tableText(t, "#tabla-clientes")
+	if !slices.ContainsFunc(inactive, func(r []string) bool { return r[0] == strconv.FormatInt(s.deleted, 10) }) ||
+		slices.ContainsFunc(inactive, func(r []string) bool { return r[7] != "Inactivo" }) {
+		t.Errorf("this month's inactive customers %v, want the deleted %d and no active one", inactive, s.deleted)
+	}
+
 	// And a value segment's bar: the buyer's.
 	b.load(t, "back to the reports", chromedp.Navigate(apiBase+"/consola#/informes"))
 	seg := segmentOf(t, s.buyer, segs)
 	b.load(t, "clicking the buyer's segment", b.clickBar(t, "grafico-valor", 0, slices.Index(segs, seg)))
-	want := "#/clientes?segmento=" + url.QueryEscape(seg) + "&moneda=PEN"
+	want = "#/clientes?segmento=" + url.QueryEscape(seg) + "&moneda=PEN"
 	b.waitFor(t, "the list filtered by segment", fmt.Sprintf(`location.hash === %q`, want))
 	if !slices.ContainsFunc(b.tableText(t, "#tabla-clientes"), func(r []string) bool { return r[0] == strconv.FormatInt(s.buyer, 10) }) {
 		t.Errorf("segment %s does not list the buyer %d", seg, s.buyer)
