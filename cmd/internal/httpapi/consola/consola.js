@@ -33,9 +33,7 @@
     var e = document.createElement(tag);
     if (props) {
       Object.keys(props).forEach(function (k) {
-        if (k === 'dataset') {
-          Object.assign(e.dataset, props[k]);
-        } else if (k in e) {
+        if (k in e) {
           e[k] = props[k];
         } else {
           e.setAttribute(k, props[k]);
@@ -444,7 +442,11 @@
           numero.format(s.clientes), s.gasto];
       }));
     var list = clear($('#segmentos'));
-    d.segmentos.forEach(function (s) { if (!list.querySelector('option[value="' + s.segmento + '"]')) list.appendChild(el('option', { value: s.segmento })); });
+    var vistos = {};
+    d.segmentos.forEach(function (s) {
+      if (!vistos[s.segmento]) list.appendChild(el('option', { value: s.segmento }));
+      vistos[s.segmento] = true;
+    });
   }
 
   function descargarCSV(nombre) {
