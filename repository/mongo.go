@@ -180,6 +180,9 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 		}
 	}
 
+	if err := ensureFamilias(ctx, m.db); err != nil {
+		return err
+	}
 	// Start the counter at the highest id in use, so that a database whose
 	// counter was lost does not hand out ids that exist. Inserting (rather
 	// than upserting) makes concurrent callers race on the _id index: the

@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -131,31 +132,23 @@ func (d loteDoc) toHandlers() handlers.Lote {
 	return l
 }
 
+// Avisar inserts one notice at a time: FerretDB 1.24 stopped answering
+// after unordered multi-document inserts that broke the unique _id
+// (seen here), and a change records one notice anyway.
 func (r *Reportes) Avisar(ctx context.Context, avisos ...handlers.Aviso) error {
-	if len(avisos) == 0 {
-		return nil
-	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	docs := make([]any, len(avisos))
-	for i, a := range avisos {
-		docs[i] = avisoDoc{ID: a.ID, ClienteID: a.ClienteID, Registrado: now}
+	for _, a := range avisos {
+		_, err := r.avisos.InsertOne(ctx, avisoDoc{ID: a.ID, ClienteID: a.ClienteID, Registrado: now})
+		if err := ignoreDuplicates(err); err != nil {
+			return err
+		}
 	}
-	_, err := r.avisos.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	return ignoreDuplicates(err)
+	return nil
 }
 
-// ignoreDuplicates treats inserts refused by a unique _id as done: the
+// ignoreDuplicates treats an insert refused by a unique _id as done: the
 // document is there.
 func ignoreDuplicates(err error) error {
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
-		for _, we := range bwe.WriteErrors {
-			if _, dup := duplicateKey(mongo.WriteException{WriteErrors: mongo.WriteErrors{we.WriteError}}); !dup {
-				return mapError(err)
-			}
-		}
-		return nil
-	}
 	if _, dup := duplicateKey(err); dup {
 		return nil
 	}
@@ -267,19 +260,12 @@ func (r *Reportes) IniciarLote(ctx context.Context, l handlers.Lote) error {
 
 // CompletarLote makes its writes in this order, each skipped if done: the
 // counters of each family, the applied contributions, the notices, the
-// lote's done mark. Documents are created first (inserts that a unique _id
-// makes idempotent), so the conditional updates never need an upsert,
-// which FerretDB does not make atomic.
+// lote's done mark. Every update is conditional on the lote stamped on its
+// document being older; a missing document is inserted (a unique _id makes
+// that idempotent), never upserted, which FerretDB does not make atomic.
 func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 	n := l.Numero
 	older := bson.D{{Key: "$lt", Value: n}}
-	fams := make([]any, len(handlers.Familias))
-	for i, f := range handlers.Familias {
-		fams[i] = bson.D{{Key: "_id", Value: f}, {Key: "lote", Value: int64(0)}, {Key: "n", Value: bson.D{}}}
-	}
-	if _, err := r.contadores.InsertMany(ctx, fams, options.InsertMany().SetOrdered(false)); ignoreDuplicates(err) != nil {
-		return ignoreDuplicates(err)
-	}
 	for _, f := range handlers.Familias {
 		inc := bson.D{}
 		for k, d := range l.Delta {
@@ -295,34 +281,49 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 			return mapError(err)
 		}
 	}
-	if len(l.Contribuciones) > 0 {
-		placeholders := make([]any, 0, len(l.Contribuciones))
-		models := make([]mongo.WriteModel, 0, len(l.Contribuciones))
-		for id, c := range l.Contribuciones {
-			placeholders = append(placeholders, bson.D{{Key: "_id", Value: id}, {Key: "lote", Value: int64(0)}})
-			models = append(models, mongo.NewReplaceOneModel().
-				SetFilter(bson.D{{Key: "_id", Value: id}, {Key: "lote", Value: older}}).
-				SetReplacement(contribucionDocOf(id, n, c)))
-		}
-		if _, err := r.aplicadas.InsertMany(ctx, placeholders, options.InsertMany().SetOrdered(false)); ignoreDuplicates(err) != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for id, c := range l.Contribuciones {
+		g.Go(func() error {
+			doc := contribucionDocOf(id, n, c)
+			res, err := r.aplicadas.ReplaceOne(gctx, bson.D{{Key: "_id", Value: id}, {Key: "lote", Value: older}}, doc)
+			if err != nil || res.MatchedCount > 0 {
+				return mapError(err)
+			}
+			// New, or already at this lote (then the insert is refused).
+			_, err = r.aplicadas.InsertOne(gctx, doc)
 			return ignoreDuplicates(err)
-		}
-		if _, err := r.aplicadas.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
-			return mapError(err)
-		}
+		})
 	}
-	if len(l.Avisos) > 0 {
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, id := range l.Avisos {
 		// One delete by _id each: FerretDB would scan for an $in.
-		models := make([]mongo.WriteModel, len(l.Avisos))
-		for i, id := range l.Avisos {
-			models[i] = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}})
-		}
-		if _, err := r.avisos.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		g.Go(func() error {
+			_, err := r.avisos.DeleteOne(gctx, bson.D{{Key: "_id", Value: id}})
 			return mapError(err)
-		}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	_, err := r.lotes.UpdateOne(ctx, bson.D{{Key: "_id", Value: n}}, bson.D{{Key: "$set", Value: bson.D{{Key: "hecho", Value: true}}}})
 	return mapError(err)
+}
+
+// ensureFamilias creates each family's counters document at lote 0;
+// EnsureSchema runs it.
+func ensureFamilias(ctx context.Context, db *mongo.Database) error {
+	for _, f := range handlers.Familias {
+		_, err := db.Collection(contadorsColl).InsertOne(ctx, bson.D{{Key: "_id", Value: f}, {Key: "lote", Value: int64(0)}, {Key: "n", Value: bson.D{}}})
+		if err := ignoreDuplicates(err); err != nil {
+			return fmt.Errorf("repository: report counters %s: %w", f, err)
+		}
+	}
+	return nil
 }
 
 func (r *Reportes) Contadores(ctx context.Context, familia string) (map[string]int64, error) {
