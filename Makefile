@@ -6,7 +6,8 @@ FUZZTIME ?= 10s
 PKGS     := ./...
 
 .PHONY: run test test-rules vet fmt-check fuzz bench build clean help \
-        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client bench-list bench-store bench-load bench-reportes
+        infra-up infra-down infra-clean infra-status test-infra test-faults bench-infra bench-client bench-list bench-store bench-load bench-reportes \
+        test-consola vendor-chartjs
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +34,23 @@ $(PROMTOOL):
 test-rules: $(PROMTOOL) ## check the Prometheus configuration and run the alert rules' unit tests with promtool
 	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
 	$(PROMTOOL) test rules deploy/prometheus/alerts_test.yml
+
+# The web console in a real headless browser: Debian's chromium (installed
+# here when missing, with one font, as the other real parts are) driven by
+# chromedp over the dev stack of cmd/dev's tests. `make test` skips it. It
+# writes a PNG of each view into CONSOLA_SCREENSHOTS. -race as in `make
+# test`, so CI reuses that build.
+CONSOLA_SCREENSHOTS ?= $(CURDIR)/cmd/dev/testdata/consola
+test-consola: ## the web console in headless chromium (installed when missing): charts, search, customer page; PNGs in CONSOLA_SCREENSHOTS
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "test-consola: no chromium: apt-get install -y chromium (as root), or set CONSOLA_CHROMIUM"; exit 1; }; \
+	  echo "apt-get install -y chromium fonts-dejavu-core"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+	CONSOLA_BROWSER=1 CONSOLA_SCREENSHOTS='$(CONSOLA_SCREENSHOTS)' $(GO) test -race -count=1 -run '^TestConsola$$' -timeout 8m ./cmd/dev
+
+vendor-chartjs: ## download the pinned Chart.js for the console from the npm registry and check it against its pinned hashes
+	bash cmd/internal/httpapi/consola/vendor.sh
 
 vet:
 	$(GO) vet $(PKGS)

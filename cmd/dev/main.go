@@ -69,6 +69,7 @@ func run(ctx context.Context, environ []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, `
 cliente dev stack ready
   API      http://%[1]s/cliente   (probes: /healthz /readyz)
+  console  http://%[1]s/consola   (sign in with the token below)
   metrics  http://%[2]s/metrics (edge)   http://%[3]s/metrics (worker)
   kafka    %[4]s
   mongodb  %[5]s

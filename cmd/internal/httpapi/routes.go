@@ -67,7 +67,8 @@ type Options struct {
 }
 
 // public marks a route that needs no token: the probes, which an
-// orchestrator calls without credentials and which reveal nothing. It is
+// orchestrator calls without credentials and which reveal nothing, and
+// the web console's static page and assets (never data). It is
 // not the zero value, so a route whose scope was left out is closed to
 // everyone rather than open; and no token can hold it (scopes have no
 // spaces).
@@ -86,6 +87,7 @@ type route struct {
 // routes is the route table.
 func (a *api) routes() []route {
 	yes := true
+	consolaHandler := consola()
 	return []route{
 		{"GET /cliente", auth.ScopeLeer, a.listar(nil)},
 		{"GET /cliente/activos", auth.ScopeLeer, a.listar(&yes)},
@@ -113,6 +115,10 @@ func (a *api) routes() []route {
 		})},
 		{"GET /readyz", public, a.readyz()},
 		{"GET /openapi.json", auth.ScopeLeer, serveOpenAPI()},
+		// The web console's page and assets, which hold no data: the data
+		// it shows comes from the routes above, with the person's token.
+		{"GET /consola", public, consolaHandler},
+		{"GET /consola/{archivo...}", public, consolaHandler},
 	}
 }
 
