@@ -667,3 +667,13 @@ func (m *Mongo) listarConsulta(ctx context.Context, f handlers.Filtro) ([]handle
 func notFound() *handlers.Error {
 	return handlers.Errorf(handlers.CodeNotFound, "customer not found")
 }
+
+// Deps are the service's dependencies that this database provides, so the
+// worker and the seeding tools cannot forget one. The worker replaces
+// Outbox and Reportes with the wrappers that wake its relay and projector.
+func (m *Mongo) Deps(ttl time.Duration, now func() time.Time) handlers.Deps {
+	return handlers.Deps{
+		Store: m, Historial: m.Historial(), Outbox: m.Outbox(), Auditoria: m.Auditoria(), Reportes: m.Reportes(),
+		Idempotency: m.Idempotency(), IdempotencyTTL: ttl, Now: now,
+	}
+}

@@ -32,10 +32,7 @@ func seed(ctx context.Context, t *target, n int) ([]customer, error) {
 		defer cancel()
 		store.Close(cctx)
 	}()
-	svc, err := handlers.NewService(handlers.Deps{
-		Store: store, Historial: store.Historial(), Outbox: store.Outbox(),
-		Idempotency: store.Idempotency(), IdempotencyTTL: time.Hour, Now: time.Now,
-	})
+	svc, err := handlers.NewService(store.Deps(time.Hour, time.Now))
 	if err != nil {
 		return nil, err
 	}

@@ -73,9 +73,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	deps := handlers.Deps{Store: store, Historial: store.Historial(), Outbox: store.Outbox(), Auditoria: store.Auditoria(),
-		Idempotency: store.Idempotency(), IdempotencyTTL: handlers.DefaultIdempotencyTTL, Now: time.Now,
-		Reportes: projector.NotifyingReportes()}
+	deps := store.Deps(handlers.DefaultIdempotencyTTL, time.Now)
+	deps.Reportes = projector.NotifyingReportes()
 	svc, err := handlers.NewService(deps)
 	if err != nil {
 		return err

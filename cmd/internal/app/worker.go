@@ -75,11 +75,9 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	if err != nil {
 		return errors.Join(err, stopHTTP())
 	}
-	svc, err := handlers.NewService(handlers.Deps{
-		Store: store, Historial: store.Historial(), Outbox: relay.NotifyingOutbox(), Auditoria: store.Auditoria(),
-		Idempotency: store.Idempotency(), IdempotencyTTL: cfg.IdempotencyTTL, Now: time.Now,
-		Reportes: projector.NotifyingReportes(),
-	})
+	deps := store.Deps(cfg.IdempotencyTTL, time.Now)
+	deps.Outbox, deps.Reportes = relay.NotifyingOutbox(), projector.NotifyingReportes()
+	svc, err := handlers.NewService(deps)
 	if err != nil {
 		return errors.Join(err, stopHTTP())
 	}
