@@ -35,6 +35,10 @@ const (
 // document being older, so repeating it skips what is done.
 type Reportes struct {
 	avisos, aplicadas, lotes, contadores *mongo.Collection
+	// soloID is set where the server finds documents without a scan only
+	// by a filter that is exactly a string _id (FerretDB on SQLite, see
+	// claves): there a contribution's lote is checked after reading it.
+	soloID bool
 }
 
 var _ handlers.ReportesStore = (*Reportes)(nil)
@@ -42,14 +46,17 @@ var _ handlers.ReportesStore = (*Reportes)(nil)
 // Reportes returns the report store of m's database.
 func (m *Mongo) Reportes() *Reportes {
 	return &Reportes{avisos: m.db.Collection(avisosColl), aplicadas: m.db.Collection(aplicadasColl),
-		lotes: m.db.Collection(lotesColl), contadores: m.db.Collection(contadorsColl)}
+		lotes: m.db.Collection(lotesColl), contadores: m.db.Collection(contadorsColl), soloID: m.claves != nil}
 }
 
 func reportesIndexes(db *mongo.Database) []collIndex {
 	return []collIndex{
-		// The departamento filter pages by id.
-		{db.Collection(aplicadasColl), mongo.IndexModel{Keys: bson.D{{Key: "departamento", Value: 1}, {Key: "_id", Value: 1}},
-			Options: options.Index().SetName("departamento_id")}},
+		// The segment filters page by the numeric id; the departamento
+		// filter by both.
+		{db.Collection(aplicadasColl), mongo.IndexModel{Keys: bson.D{{Key: "id", Value: 1}},
+			Options: options.Index().SetName("id_unique").SetUnique(true)}},
+		{db.Collection(aplicadasColl), mongo.IndexModel{Keys: bson.D{{Key: "departamento", Value: 1}, {Key: "id", Value: 1}},
+			Options: options.Index().SetName("departamento_numero")}},
 	}
 }
 
@@ -68,7 +75,11 @@ type celdaDoc struct {
 }
 
 type contribucionDoc struct {
-	ID           int64      `bson:"_id"`
+	// Clave is the id as a decimal string (claveDe), as for customers:
+	// FerretDB on SQLite finds a document by a string _id without a scan,
+	// never by a number.
+	Clave        string     `bson:"_id"`
+	ID           int64      `bson:"id"`
 	Lote         int64      `bson:"lote"`
 	Dia          string     `bson:"dia"`
 	Activo       bool       `bson:"activo"`
@@ -81,7 +92,7 @@ type contribucionDoc struct {
 }
 
 func contribucionDocOf(id, lote int64, c handlers.Contribucion) contribucionDoc {
-	d := contribucionDoc{ID: id, Lote: lote, Dia: c.Dia, Activo: c.Activo, Departamento: c.Departamento,
+	d := contribucionDoc{Clave: claveDe(id), ID: id, Lote: lote, Dia: c.Dia, Activo: c.Activo, Departamento: c.Departamento,
 		Provincia: c.Provincia, Canal: c.Canal, Telefono: c.Telefono, Meses: c.Meses, Valor: []celdaDoc{}}
 	if d.Meses == nil {
 		d.Meses = []string{}
@@ -185,7 +196,7 @@ func (r *Reportes) Aplicadas(ctx context.Context, ids []int64) (map[int64]handle
 	for _, id := range ids {
 		g.Go(func() error {
 			var d contribucionDoc
-			err := r.aplicadas.FindOne(gctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+			err := r.aplicadas.FindOne(gctx, bson.D{{Key: "_id", Value: claveDe(id)}}).Decode(&d)
 			switch {
 			case errors.Is(err, mongo.ErrNoDocuments):
 				return nil
@@ -287,7 +298,24 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 	for id, c := range l.Contribuciones {
 		g.Go(func() error {
 			doc := contribucionDocOf(id, n, c)
-			res, err := r.aplicadas.ReplaceOne(gctx, bson.D{{Key: "_id", Value: id}, {Key: "lote", Value: older}}, doc)
+			filter := bson.D{{Key: "_id", Value: doc.Clave}, {Key: "lote", Value: older}}
+			if r.soloID {
+				// A two-key filter would scan every contribution; FerretDB
+				// does not apply updates atomically anyway, and only one
+				// projector completes a lote at a time (see the projector).
+				var cur contribucionDoc
+				switch err := r.aplicadas.FindOne(gctx, bson.D{{Key: "_id", Value: doc.Clave}}).Decode(&cur); {
+				case errors.Is(err, mongo.ErrNoDocuments):
+					_, err = r.aplicadas.InsertOne(gctx, doc)
+					return ignoreDuplicates(err)
+				case err != nil:
+					return mapError(err)
+				case cur.Lote >= n:
+					return nil // already at this lote or a later one
+				}
+				filter = filter[:1]
+			}
+			res, err := r.aplicadas.ReplaceOne(gctx, filter, doc)
 			if err != nil || res.MatchedCount > 0 {
 				return mapError(err)
 			}
@@ -354,7 +382,7 @@ func (r *Reportes) Seleccionar(ctx context.Context, sel handlers.Seleccion, desp
 	const batch = 500
 	var out []int64
 	for len(out) < limit {
-		filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: despuesDe}}}}
+		filter := bson.D{{Key: "id", Value: bson.D{{Key: "$gt", Value: despuesDe}}}}
 		if sel.Departamento != nil {
 			dep := *sel.Departamento
 			if dep == handlers.SinUbicar {
@@ -366,7 +394,7 @@ func (r *Reportes) Seleccionar(ctx context.Context, sel handlers.Seleccion, desp
 		if sel.Valor == nil {
 			n = limit - len(out)
 		}
-		cur, err := r.aplicadas.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(n)))
+		cur, err := r.aplicadas.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "id", Value: 1}}).SetLimit(int64(n)))
 		if err != nil {
 			return nil, mapError(err)
 		}
