@@ -69,15 +69,25 @@ func nudge(c chan struct{}) {
 // Run publishes whenever nudged and at least every Interval, backing off
 // while rounds fail, until ctx ends.
 func (r *Relay) Run(ctx context.Context) {
-	failing := backoff.New(r.Interval, 30*time.Second)
-	for {
+	runRounds(ctx, r.Interval, r.nudge, func(ctx context.Context) (bool, error) {
 		n, err := r.round(ctx)
-		wait := r.Interval
+		return n == r.Batch, err // a full batch: more are waiting
+	})
+}
+
+// runRounds runs round whenever nudged and at least every interval, at
+// once again while it reports more work, backing off while it fails, until
+// ctx ends: the loop of the relay and of the report projector.
+func runRounds(ctx context.Context, interval time.Duration, nudged <-chan struct{}, round func(context.Context) (more bool, err error)) {
+	failing := backoff.New(interval, 30*time.Second)
+	for {
+		more, err := round(ctx)
+		wait := interval
 		switch {
 		case err != nil && ctx.Err() == nil:
 			wait = failing.Next()
-		case n == r.Batch:
-			wait = 0 // more are waiting
+		case more:
+			wait = 0
 			failing.Reset()
 		default:
 			failing.Reset()
@@ -85,7 +95,7 @@ func (r *Relay) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-r.nudge:
+		case <-nudged:
 		case <-time.After(wait):
 		}
 	}

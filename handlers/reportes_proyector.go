@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-
-	"github.com/jea/cliente/handlers/backoff"
 )
 
 // How the reports stay exact without transactions.
@@ -229,36 +227,20 @@ func (r notifyingReportes) Avisar(ctx context.Context, avisos ...Aviso) error {
 // Run folds whenever nudged and at least every Interval, backing off while
 // rounds fail, until ctx ends.
 func (p *Projector) Run(ctx context.Context) {
-	failing := backoff.New(p.Interval, 30*time.Second)
 	lastPrune := time.Time{}
-	for {
+	runRounds(ctx, p.Interval, p.nudge, func(ctx context.Context) (bool, error) {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
 		n, err := p.RunOnce(rctx)
 		if err == nil && p.Now().Sub(lastPrune) > time.Minute {
 			err = p.Reportes.Podar(rctx, p.Now().Add(-time.Hour))
 			lastPrune = p.Now()
 		}
-		cancel()
 		if p.Observe != nil && ctx.Err() == nil {
 			p.Observe(n, err)
 		}
-		wait := p.Interval
-		switch {
-		case err != nil && ctx.Err() == nil:
-			wait = failing.Next()
-		case n > 0:
-			wait = 0 // maybe more are waiting
-			failing.Reset()
-		default:
-			failing.Reset()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.nudge:
-		case <-time.After(wait):
-		}
-	}
+		return n > 0, err // maybe more are waiting
+	})
 }
 
 // Drain runs rounds until no notice is left or ctx ends; for tests and
