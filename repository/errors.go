@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"errors"
+	"net"
 	"regexp"
 
 	"go.mongodb.org/mongo-driver/mongo"
@@ -32,10 +33,17 @@ func mapError(err error) error {
 // did not answer in time, as opposed to rejecting the request.
 func unavailable(err error) bool {
 	var sse topology.ServerSelectionError
+	var ce topology.ConnectionError
+	var oe *net.OpError
 	var le mongo.LabeledError
 	return errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, mongo.ErrClientDisconnected) ||
 		errors.As(err, &sse) ||
+		// A connection that fails its handshake (the server went away
+		// between selection and dial) is not always labelled a network
+		// error; it surfaced as an internal error in the database-stop
+		// fault test.
+		errors.As(err, &ce) || errors.As(err, &oe) ||
 		mongo.IsTimeout(err) ||
 		mongo.IsNetworkError(err) ||
 		// The server labels transient states (stepping down, shutting

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/mongo"
@@ -98,6 +99,8 @@ func TestMapError(t *testing.T) {
 		{"disconnected", mongo.ErrClientDisconnected, handlers.CodeUnavailable},
 		{"network timeout", fmt.Errorf("read: %w", timeoutError{}), handlers.CodeUnavailable},
 		{"network error label", mongo.CommandError{Labels: []string{"NetworkError"}, Message: "connection reset"}, handlers.CodeUnavailable},
+		{"handshake refused", topology.ConnectionError{ConnectionID: "c1", Wrapped: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, handlers.CodeUnavailable},
+		{"dial refused", fmt.Errorf("insert: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), handlers.CodeUnavailable},
 		{"shutting down", mongo.CommandError{Code: 91, Name: "ShutdownInProgress", Labels: []string{"RetryableWriteError"}}, handlers.CodeUnavailable},
 		{"rejected command", mongo.CommandError{Code: 2, Name: "BadValue", Message: "secret detail"}, handlers.CodeInternal},
 		{"duplicate key outside a write", mongoInsertDNI, handlers.CodeInternal},
