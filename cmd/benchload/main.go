@@ -56,6 +56,11 @@ type config struct {
 // REQUEST_TIMEOUT (5 s), so the edge's answer is what it records.
 const requestTimeout = 8 * time.Second
 
+// rssSettle is how long the stack rests before its idle memory is read:
+// long enough for the late answers of a step to end and Go's scavenger to
+// start returning memory.
+const rssSettle = 10 * time.Second
+
 func run(ctx context.Context, environ []string, stdout io.Writer) error {
 	var cfg config
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: env.ToMap(environ)}); err != nil {
@@ -89,14 +94,16 @@ func run(ctx context.Context, environ []string, stdout io.Writer) error {
 	if err := edgehttp.LoopbackOnly(t.base); err != nil {
 		return err
 	}
-	customers, err := seed(ctx, t, cfg.Customers)
-	if err != nil {
-		return err
-	}
 	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return err
 	}
+	rss := []rssSample{idleRSS(fs, t.procs, "started, empty", 0)}
+	customers, err := seed(ctx, t, cfg.Customers)
+	if err != nil {
+		return err
+	}
+	rss = append(rss, idleRSS(fs, t.procs, fmt.Sprintf("seeded, %v idle", rssSettle), rssSettle))
 	self := proc{name: loadgen, pid: os.Getpid(), alone: true}
 	procs := append(slices.Clone(t.procs), self)
 	names := make([]string, len(procs))
@@ -152,7 +159,11 @@ func run(ctx context.Context, environ []string, stdout io.Writer) error {
 			}
 		}
 	}
+	if ctx.Err() == nil {
+		rss = append(rss, idleRSS(fs, t.procs, fmt.Sprintf("after the load, %v idle", rssSettle), rssSettle))
+	}
 	fmt.Fprintln(stdout)
 	printReport(stdout, names, steps, recs)
+	printRSS(stdout, t.procs, rss)
 	return ctx.Err()
 }
