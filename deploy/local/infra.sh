@@ -784,6 +784,10 @@ cmd_up() {
 	pg_dirs
 	if pg_running; then say "postgres: running"; else pg_start; fi
 	pg_ensure_db ferretdb
+	# FerretDB's own indexes cannot serve the queries it sends (see the file).
+	PGOPTIONS='-c client_min_messages=warning' pg_psql -d ferretdb -o /dev/null -f "$REPO_DIR/deploy/local/ferretdb-gin.sql" ||
+		die "postgres: applying deploy/local/ferretdb-gin.sql failed"
+	say "postgres: FerretDB's single-field indexes get GIN twins (deploy/local/ferretdb-gin.sql)"
 
 	if ferretdb_running; then say "ferretdb: running (pid $(<"$F_PID"))"; else ferretdb_start; fi
 	command -v curl >/dev/null || apt_install curl
