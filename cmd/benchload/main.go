@@ -57,9 +57,9 @@ type config struct {
 const requestTimeout = 8 * time.Second
 
 // rssSettle is how long the stack rests before its idle memory is read:
-// long enough for the late answers of a step to end and Go's scavenger to
-// start returning memory.
-const rssSettle = 10 * time.Second
+// long enough for the late answers of a step to end and for the worker and
+// the edge to return freed memory (every 15 s, see app.returnMemory).
+const rssSettle = 20 * time.Second
 
 func run(ctx context.Context, environ []string, stdout io.Writer) error {
 	var cfg config

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -160,5 +161,29 @@ func Process[C interface{ Level() string }](ctx context.Context, environ []strin
 		return err
 	}
 	reg := NewRegistry()
+	go returnMemory(ctx, returnMemoryEvery)
 	return serve(ctx, cfg, log, Metrics{Registerer: reg, Gatherer: reg}, Hooks{})
+}
+
+// returnMemoryEvery is how often a process hands its freed heap back.
+const returnMemoryEvery = 15 * time.Second
+
+// returnMemory collects and returns freed memory to the OS every interval
+// until ctx ends. After a burst (an overload step leaves a thousand
+// requests' buffers behind) an idle Go process runs no collection for up
+// to two minutes and its scavenger returns pages slowly, so its resident
+// memory stays at the burst's peak (138 MiB measured on the edge, 10 s
+// after the load). A collection of a heap of a few MiB costs about a
+// millisecond of CPU.
+func returnMemory(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			debug.FreeOSMemory()
+		}
+	}
 }
