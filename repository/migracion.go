@@ -117,9 +117,8 @@ func (m *Mongo) copiar(ctx context.Context, lote []clienteV1) error {
 			porBucket[bucketDe(d.ID)] = append(porBucket[bucketDe(d.ID)], bson.E{Key: "p." + claveDe(d.ID), Value: words})
 		}
 		for b, set := range porBucket {
-			_, err := m.buscar.UpdateOne(ctx, bson.D{{Key: "_id", Value: bucketClave(b)}}, bson.D{{Key: "$set", Value: set}}, options.Update().SetUpsert(true))
-			if err != nil {
-				return mapError(err)
+			if err := m.indexarBucket(ctx, b, set); err != nil {
+				return err
 			}
 		}
 	}
