@@ -2,7 +2,6 @@ package repository
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -91,11 +90,14 @@ func (m *Mongo) Importar(ctx context.Context, lote Importacion) error {
 		b := bucketDe(c.ID)
 		porBucket[b] = append(porBucket[b], bson.E{Key: "p." + claveDe(c.ID), Value: palabrasTexto(campos(c))})
 		clientes = append(clientes, clienteDocOf(c))
-		avisos = append(avisos, avisoDoc{ID: "b" + strconv.FormatInt(c.ID, 10), ClienteID: c.ID, Registrado: now})
+		avisos = append(avisos, avisoDocOf(handlers.Aviso{ID: "b" + strconv.FormatInt(c.ID, 10), ClienteID: c.ID}, now))
 	}
 	porCliente := map[int64][]handlers.Compra{}
 	var compras, anulaciones, resumenes []any
 	for _, c := range lote.Compras {
+		// Stored, a purchase reads as registered (a cancellation alone is
+		// never imported): the totals must count it so.
+		c.Registrada = true
 		porCliente[c.ClienteID] = append(porCliente[c.ClienteID], c)
 		compras = append(compras, compraDocOf(c))
 		if c.Anulada {
@@ -144,11 +146,7 @@ func insertarLotes(ctx context.Context, coll *mongo.Collection, docs []any) erro
 	for len(docs) > 0 {
 		n := min(len(docs), importarLote)
 		if _, err := coll.InsertMany(ctx, docs[:n], options.InsertMany().SetOrdered(true)); err != nil {
-			var bwe mongo.BulkWriteException
-			if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
-				return fmt.Errorf("repository: import into %s: %w", coll.Name(), mapError(bwe.WriteErrors[0]))
-			}
-			return fmt.Errorf("repository: import into %s: %w", coll.Name(), mapError(err))
+			return fmt.Errorf("repository: insert into %s: %w", coll.Name(), mapError(err))
 		}
 		docs = docs[n:]
 	}
