@@ -59,11 +59,11 @@ func (m *Mongo) Reportes() *Reportes {
 		soloID: m.claves != nil, varios: m.varios}
 }
 
-// leerAplicadas reads the applied contributions of ids. Every one carries
-// grupo (ensureGrupoAplicadas), so a group read is complete.
-func (r *Reportes) leerAplicadas(ctx context.Context, ids []int64) (map[int64]contribucionDoc, error) {
+// lecturaAplicadas reads applied contributions. Every one carries grupo
+// (ensureGrupoAplicadas), so a group read is complete.
+func (r *Reportes) lecturaAplicadas() lectura[contribucionDoc] {
 	return lectura[contribucionDoc]{coll: r.aplicadas, varios: r.varios, clave: func(id int64) any { return claveDe(id) },
-		id: func(d contribucionDoc) int64 { return d.ID }, completos: true}.leer(ctx, ids)
+		id: func(d contribucionDoc) int64 { return d.ID }, completos: true}
 }
 
 func reportesIndexes(db *mongo.Database) []collIndex {
@@ -261,15 +261,7 @@ func (r *Reportes) Avisos(ctx context.Context, limit int) ([]handlers.Aviso, err
 
 // Aplicadas reads the contributions as varios.go reads many documents.
 func (r *Reportes) Aplicadas(ctx context.Context, ids []int64) (map[int64]handlers.Contribucion, error) {
-	docs, err := r.leerAplicadas(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]handlers.Contribucion, len(docs))
-	for id, d := range docs {
-		out[id] = d.toHandlers()
-	}
-	return out, nil
+	return leerComo(ctx, r.lecturaAplicadas(), ids, contribucionDoc.toHandlers)
 }
 
 // UltimoLote reads the counters' lote c (every family is stamped by every
@@ -428,7 +420,7 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 func (r *Reportes) aplicar(ctx context.Context, l handlers.Lote) error {
 	n := l.Numero
 	ids := slices.Sorted(maps.Keys(l.Contribuciones))
-	current, err := r.leerAplicadas(ctx, ids)
+	current, err := r.lecturaAplicadas().leer(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -646,12 +638,8 @@ func (m *Mongo) ensureGrupoAplicadas(ctx context.Context) error {
 	if m.modo != leerPorGrupos {
 		return nil
 	}
-	migrations := m.db.Collection(migrationsColl)
-	switch err := migrations.FindOne(ctx, bson.D{{Key: "_id", Value: grupoAplicadasDone}}).Err(); {
-	case err == nil:
-		return nil
-	case !errors.Is(err, mongo.ErrNoDocuments):
-		return mapError(err)
+	if hecha, err := m.migracionHecha(ctx, grupoAplicadasDone); hecha || err != nil {
+		return err
 	}
 	aplicadas := m.db.Collection(aplicadasColl)
 	cur, err := aplicadas.Find(ctx, bson.D{{Key: "grupo", Value: bson.D{{Key: "$exists", Value: false}}}},
@@ -672,7 +660,7 @@ func (m *Mongo) ensureGrupoAplicadas(ctx context.Context) error {
 			return mapError(err)
 		}
 	}
-	_, err = migrations.InsertOne(ctx, bson.D{{Key: "_id", Value: grupoAplicadasDone}})
+	_, err = m.db.Collection(migrationsColl).InsertOne(ctx, bson.D{{Key: "_id", Value: grupoAplicadasDone}})
 	return ignoreDuplicates(err)
 }
 
@@ -687,13 +675,10 @@ const reportesDone = "reportes-backfilled"
 // are idempotent and the projector reads current state, so a start that
 // dies half way only repeats work.
 func (m *Mongo) backfillReportes(ctx context.Context) error {
-	migrations := m.db.Collection(migrationsColl)
-	switch err := migrations.FindOne(ctx, bson.D{{Key: "_id", Value: reportesDone}}).Err(); {
-	case err == nil:
-		return nil
-	case !errors.Is(err, mongo.ErrNoDocuments):
-		return mapError(err)
+	if hecha, err := m.migracionHecha(ctx, reportesDone); hecha || err != nil {
+		return err
 	}
+	migrations := m.db.Collection(migrationsColl)
 	h, r := m.Historial(), m.Reportes()
 	for after := int64(0); ; {
 		cur, err := m.clientes.Find(ctx, bson.D{{Key: "id", Value: bson.D{{Key: "$gt", Value: after}}}},

@@ -150,6 +150,19 @@ func (l lectura[T]) leer(ctx context.Context, ids []int64) (map[int64]T, error) 
 	return out, g.Wait()
 }
 
+// leerComo reads the documents of ids with l, converted by conv.
+func leerComo[T, U any](ctx context.Context, l lectura[T], ids []int64, conv func(T) U) (map[int64]U, error) {
+	docs, err := l.leer(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]U, len(docs))
+	for id, d := range docs {
+		out[id] = conv(d)
+	}
+	return out, nil
+}
+
 // find adds the documents filter selects to out.
 func (l lectura[T]) find(ctx context.Context, filter bson.D, out map[int64]T) error {
 	cur, err := l.coll.Find(ctx, filter)
@@ -169,29 +182,13 @@ func (l lectura[T]) find(ctx context.Context, filter bson.D, out map[int64]T) er
 // GetVarios returns the customers of ids that exist, by id
 // (handlers.LectorClientes).
 func (m *Mongo) GetVarios(ctx context.Context, ids []int64) (map[int64]handlers.Cliente, error) {
-	docs, err := lectura[cliente]{coll: m.clientes, varios: m.varios, clave: func(id int64) any { return claveDe(id) },
-		id: func(d cliente) int64 { return d.ID }}.leer(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]handlers.Cliente, len(docs))
-	for id, d := range docs {
-		out[id] = d.toHandlers()
-	}
-	return out, nil
+	return leerComo(ctx, lectura[cliente]{coll: m.clientes, varios: m.varios, clave: func(id int64) any { return claveDe(id) },
+		id: func(d cliente) int64 { return d.ID }}, ids, func(d cliente) handlers.Cliente { return d.toHandlers() })
 }
 
 // AgregadosVarios returns the stored totals of ids, by id; a customer
 // without totals is absent (handlers.LectorAgregados).
 func (h *Historial) AgregadosVarios(ctx context.Context, ids []int64) (map[int64]handlers.Agregados, error) {
-	docs, err := lectura[resumenDoc]{coll: h.resumenes, varios: h.varios, clave: func(id int64) any { return id },
-		id: func(d resumenDoc) int64 { return d.ClienteID }}.leer(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]handlers.Agregados, len(docs))
-	for id, d := range docs {
-		out[id] = d.toHandlers()
-	}
-	return out, nil
+	return leerComo(ctx, lectura[resumenDoc]{coll: h.resumenes, varios: h.varios, clave: func(id int64) any { return id },
+		id: func(d resumenDoc) int64 { return d.ClienteID }}, ids, resumenDoc.toHandlers)
 }
