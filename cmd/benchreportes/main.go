@@ -44,6 +44,7 @@ import (
 	_ "time/tzdata" // report dates are Lima dates
 
 	"github.com/jea/cliente/cmd/internal/app"
+	"github.com/jea/cliente/cmd/internal/edgehttp"
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/repository"
 )
@@ -127,7 +128,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := b.fold(ctx, "seeding"); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "reports on the quiet store:")
+	fmt.Fprintf(stdout, "reports on the quiet store (load average %s):\n", edgehttp.LoadAverage())
 	for _, rep := range b.reports() {
 		lat := make([]time.Duration, 0, cfg.n)
 		for range cfg.n {
@@ -402,8 +403,9 @@ func (b *bench) livePhase(ctx context.Context) error {
 	}
 	stopProjector()
 	<-projDone
-	fmt.Fprintf(b.out, "live phase: %d customers (%.0f/s) and %d sales (%.0f/s) through the use cases in %v, %d at a time, the projector folding; reports meanwhile:\n",
-		created.Load(), float64(created.Load())/took.Seconds(), sold.Load(), float64(sold.Load())/took.Seconds(), took.Round(time.Second), b.cfg.liveConcurrency)
+	fmt.Fprintf(b.out, "live phase: %d customers (%.0f/s) and %d sales (%.0f/s) through the use cases in %v, %d at a time, the projector folding; reports meanwhile (load average %s):\n",
+		created.Load(), float64(created.Load())/took.Seconds(), sold.Load(), float64(sold.Load())/took.Seconds(), took.Round(time.Second), b.cfg.liveConcurrency,
+		edgehttp.LoadAverage())
 	for i, rep := range reps {
 		b.printLatencies(rep, lat[i])
 	}
