@@ -255,8 +255,17 @@ func (p *Projector) Drain(ctx context.Context) error {
 		}
 		if n == 0 {
 			last, err := p.Reportes.UltimoLote(ctx)
-			if err != nil || last == nil || last.Hecho {
+			if err != nil {
 				return err
+			}
+			if last == nil || last.Hecho {
+				// Nothing folded also when another projector took the
+				// lote number first: done only once no notice is left.
+				left, err := p.Reportes.Avisos(ctx, 1)
+				if err != nil || len(left) == 0 {
+					return err
+				}
+				continue
 			}
 			// Another projector's lote: wait for it.
 			select {
