@@ -161,7 +161,7 @@ bench-infra: infra-up ## like bench, with the dev binary on the real Kafka and F
 # projector, reads each report BENCH_REPORTES_N times, then streams
 # customers and sales through the use cases for BENCH_REPORTES_LIVE while
 # reading the reports, and checks every counter against a rebuild from
-# scratch. About 10 minutes at full size on 2 cores.
+# scratch. About 8 minutes at full size on 2 cores.
 BENCH_REPORTES_CLIENTES ?= 100000
 BENCH_REPORTES_VENTAS   ?= 1000000
 BENCH_REPORTES_N        ?= 1000
