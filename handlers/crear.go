@@ -1,6 +1,9 @@
 package handlers
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Crear registers a customer. fechaRegistro comes from the service clock and
 // the customer starts active; a client-supplied activo is ignored.
@@ -25,4 +28,20 @@ func (s *Service) Crear(ctx context.Context, d Datos, cambio Cambio) (Cliente, e
 			return s.store.Insert(ctx, campos, truncateToMillis(s.now()),
 				Cambio{IdempotencyKey: key, Registro: s.registro(ctx, Diferencias(nil, nuevo))})
 		})
+}
+
+// Registrado is the customer Crear stores for d with id at fecha (its
+// change record has no principal): for tools that seed many customers at
+// once through a bulk import (repository.Importar) instead of Crear.
+func Registrado(id int64, d Datos, fecha time.Time) (Cliente, error) {
+	campos, err := Validate(d)
+	if err != nil {
+		return Cliente{}, err
+	}
+	nuevo := Cliente{Activo: true}
+	campos.Aplicar(&nuevo)
+	c := nuevo
+	c.ID, c.FechaRegistro, c.Version, c.Cambio = id, truncateToMillis(fecha), 1, CambioRegistrado
+	c.Registro = &RegistroCambio{Fecha: c.FechaRegistro, Campos: Diferencias(nil, nuevo)}
+	return c, nil
 }

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -106,8 +108,8 @@ type Lote struct {
 	Delta map[string]int64
 	// Contribuciones are the customers' contributions after the lote.
 	Contribuciones map[int64]Contribucion
-	// Avisos are the ids of the notices it folds.
-	Avisos []string
+	// Avisos are the notices it folds.
+	Avisos []Aviso
 }
 
 // ErrLoteOcupado: a lote with that number is recorded already.
@@ -253,8 +255,17 @@ func (p *Projector) Drain(ctx context.Context) error {
 		}
 		if n == 0 {
 			last, err := p.Reportes.UltimoLote(ctx)
-			if err != nil || last == nil || last.Hecho {
+			if err != nil {
 				return err
+			}
+			if last == nil || last.Hecho {
+				// Nothing folded also when another projector took the
+				// lote number first: done only once no notice is left.
+				left, err := p.Reportes.Avisos(ctx, 1)
+				if err != nil || len(left) == 0 {
+					return err
+				}
+				continue
 			}
 			// Another projector's lote: wait for it.
 			select {
@@ -291,7 +302,7 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 	lote := Lote{Numero: numero, Owner: p.owner, Creado: truncateToMillis(p.Now()), Delta: map[string]int64{},
 		Contribuciones: map[int64]Contribucion{}}
 	for _, a := range avisos {
-		lote.Avisos = append(lote.Avisos, a.ID)
+		lote.Avisos = append(lote.Avisos, a)
 		if !slices.Contains(ids, a.ClienteID) {
 			ids = append(ids, a.ClienteID)
 		}
@@ -300,17 +311,8 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The current contributions, read 8 customers at a time.
-	nuevas := make([]Contribucion, len(ids))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, id := range ids {
-		g.Go(func() (err error) {
-			nuevas[i], err = p.contribucion(gctx, id)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	nuevas, err := p.contribuciones(ctx, ids)
+	if err != nil {
 		return 0, err
 	}
 	for i, id := range ids {
@@ -331,6 +333,59 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return len(avisos), p.Reportes.CompletarLote(ctx, lote)
+}
+
+// LectorClientes is what a Store may offer to read many customers in a
+// few round trips; the projector reads a lote's customers with it when
+// its Store has it.
+type LectorClientes interface {
+	// GetVarios returns the customers of ids that exist, by id.
+	GetVarios(ctx context.Context, ids []int64) (map[int64]Cliente, error)
+}
+
+// LectorAgregados is what a Historial may offer to read the totals of
+// many customers in a few round trips.
+type LectorAgregados interface {
+	// AgregadosVarios returns the stored totals of ids, by id; a customer
+	// without totals is absent.
+	AgregadosVarios(ctx context.Context, ids []int64) (map[int64]Agregados, error)
+}
+
+// contribuciones reads the current contributions of ids: all at once when
+// Store and Historial can, else 8 customers at a time.
+func (p *Projector) contribuciones(ctx context.Context, ids []int64) ([]Contribucion, error) {
+	out := make([]Contribucion, len(ids))
+	lc, ok := p.Store.(LectorClientes)
+	la, ok2 := p.Historial.(LectorAgregados)
+	if !ok || !ok2 {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		for i, id := range ids {
+			g.Go(func() (err error) {
+				out[i], err = p.contribucion(gctx, id)
+				return err
+			})
+		}
+		return out, g.Wait()
+	}
+	clientes, err := lc.GetVarios(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	totales, err := la.AgregadosVarios(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		if c, ok := clientes[id]; ok { // else it does not exist: it adds nothing
+			t, ok := totales[id]
+			if !ok {
+				t = Agregados{ClienteID: id}
+			}
+			out[i] = p.Analizador.Contribucion(c, t)
+		}
+	}
+	return out, nil
 }
 
 // contribucion reads customer id's current contribution.
@@ -357,6 +412,36 @@ func (a *Analizador) Reconstruir(clientes []Cliente, compras func(id int64) []Co
 	for _, c := range clientes {
 		for k, n := range a.Contribucion(c, Agregar(c.ID, compras(c.ID))).Claves() {
 			out[k] += n
+		}
+	}
+	return out
+}
+
+// TodosLosContadores reads the counters of every family into one map.
+func TodosLosContadores(ctx context.Context, r ReportesStore) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, f := range Familias {
+		n, err := r.Contadores(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, n)
+	}
+	return out, nil
+}
+
+// DiferenciasContadores lists, by bucket, where maintained counters differ
+// from rebuilt ones (Reconstruir); none when they are equal.
+func DiferenciasContadores(mantenidos, reconstruidos map[string]int64) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(reconstruidos)) {
+		if reconstruidos[k] != mantenidos[k] {
+			out = append(out, fmt.Sprintf("bucket %s: maintained %d, rebuilt %d", k, mantenidos[k], reconstruidos[k]))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(mantenidos)) {
+		if _, ok := reconstruidos[k]; !ok {
+			out = append(out, fmt.Sprintf("bucket %s: maintained %d, rebuilt none", k, mantenidos[k]))
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,24 @@ func TestCrearStampsAndNormalises(t *testing.T) {
 	got, err = s.ObtenerPorDNI(context.Background(), "10117410-2")
 	if err != nil || got.ID != c.ID {
 		t.Fatalf("lookup by dni with check digit: %+v, %v", got, err)
+	}
+}
+
+// Registrado, which bulk imports use, builds the customer Crear stores.
+func TestRegistradoIsWhatCrearStores(t *testing.T) {
+	s, st := newService()
+	d := valid()
+	c, err := s.Crear(context.Background(), d, handlers.Cambio{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := st.Get(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := handlers.Registrado(c.ID, d, clock)
+	if err != nil || !reflect.DeepEqual(got, stored) {
+		t.Fatalf("Registrado = %+v, %v\n\tCrear stored %+v", got, err, stored)
 	}
 }
 

@@ -62,14 +62,17 @@ func (m *Mongo) indexarPalabras(ctx context.Context, id int64, words string) err
 	if m.buscar == nil {
 		return nil
 	}
-	b := bucketDe(id)
+	return m.indexarBucket(ctx, bucketDe(id), bson.D{{Key: "p." + strconv.FormatInt(id, 10), Value: words}})
+}
+
+// indexarBucket sets entries ("p.<id>": words) of bucket b.
+func (m *Mongo) indexarBucket(ctx context.Context, b int64, set bson.D) error {
 	mu := &m.bucketMu.mu[b%bucketStripes]
 	mu.Lock()
 	defer mu.Unlock()
 	for attempt := 1; ; attempt++ {
 		_, err := m.buscar.UpdateOne(ctx, bson.D{{Key: "_id", Value: bucketClave(b)}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "p." + strconv.FormatInt(id, 10), Value: words}}}},
-			options.Update().SetUpsert(true))
+			bson.D{{Key: "$set", Value: set}}, options.Update().SetUpsert(true))
 		// Two processes creating one bucket: FerretDB does not retry the
 		// losing upsert as MongoDB does; the bucket exists now.
 		if err == nil || attempt == 2 || !mongo.IsDuplicateKeyError(err) {

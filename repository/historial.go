@@ -33,6 +33,7 @@ type Historial struct {
 	compras     *mongo.Collection
 	anulaciones *mongo.Collection
 	resumenes   *mongo.Collection
+	varios
 }
 
 var _ handlers.Historial = (*Historial)(nil)
@@ -43,6 +44,7 @@ func (m *Mongo) Historial() *Historial {
 		compras:     m.db.Collection(comprasColl),
 		anulaciones: m.db.Collection(anulacionesColl),
 		resumenes:   m.db.Collection(resumenesColl),
+		varios:      m.varios,
 	}
 }
 
@@ -204,6 +206,8 @@ type resumenDoc struct {
 	Ultima    *time.Time       `bson:"ultimaCompra"`
 	PorMoneda []totalMonedaDoc `bson:"porMoneda"`
 	Meses     []string         `bson:"meses"`
+	// Grupo is grupoDe(ClienteID), for reading many at once (varios.go).
+	Grupo int64 `bson:"grupo"`
 }
 
 type totalMonedaDoc struct {
@@ -216,7 +220,7 @@ type totalMonedaDoc struct {
 
 func resumenDocOf(a handlers.Agregados, revision int64) resumenDoc {
 	d := resumenDoc{ClienteID: a.ClienteID, Revision: revision, Compras: a.Compras, Anuladas: a.Anuladas, Items: a.Items,
-		PorMoneda: []totalMonedaDoc{}, Meses: a.Meses}
+		PorMoneda: []totalMonedaDoc{}, Meses: a.Meses, Grupo: grupoDe(a.ClienteID)}
 	if d.Meses == nil {
 		d.Meses = []string{}
 	}
@@ -282,4 +286,38 @@ func (h *Historial) GuardarAgregados(ctx context.Context, a handlers.Agregados, 
 		return handlers.ErrRevision
 	}
 	return nil
+}
+
+// TodasLasCompras calls f with every registered purchase, cancelled or
+// not, in no particular order: one pass over the whole history, for tools
+// that rebuild the reports from scratch to check them (cmd/benchreportes),
+// where reading it customer by customer would take a query each.
+func (h *Historial) TodasLasCompras(ctx context.Context, f func(handlers.Compra) error) error {
+	acur, err := h.anulaciones.Find(ctx, bson.D{})
+	if err != nil {
+		return mapError(err)
+	}
+	var anuls []anulacionDoc
+	if err := acur.All(ctx, &anuls); err != nil {
+		return mapError(err)
+	}
+	byID := make(map[string]*anulacionDoc, len(anuls))
+	for i := range anuls {
+		byID[anuls[i].VentaID] = &anuls[i]
+	}
+	cur, err := h.compras.Find(ctx, bson.D{}, options.Find().SetBatchSize(5000))
+	if err != nil {
+		return mapError(err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d compraDoc
+		if err := cur.Decode(&d); err != nil {
+			return mapError(err)
+		}
+		if err := f(d.toHandlers(byID[d.VentaID])); err != nil {
+			return err
+		}
+	}
+	return mapError(cur.Err())
 }

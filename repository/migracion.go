@@ -23,6 +23,17 @@ const (
 	migrarLote = 500
 )
 
+// migracionHecha reports whether migration id is marked done.
+func (m *Mongo) migracionHecha(ctx context.Context, id string) (bool, error) {
+	switch err := m.db.Collection(migrationsColl).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err(); {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return false, mapError(err)
+	}
+	return false, nil
+}
+
 // clienteV1 is the stored form of a customer before version 2: the id was
 // the _id, and older ones lack the derived fields.
 type clienteV1 struct {
@@ -117,9 +128,8 @@ func (m *Mongo) copiar(ctx context.Context, lote []clienteV1) error {
 			porBucket[bucketDe(d.ID)] = append(porBucket[bucketDe(d.ID)], bson.E{Key: "p." + claveDe(d.ID), Value: words})
 		}
 		for b, set := range porBucket {
-			_, err := m.buscar.UpdateOne(ctx, bson.D{{Key: "_id", Value: bucketClave(b)}}, bson.D{{Key: "$set", Value: set}}, options.Update().SetUpsert(true))
-			if err != nil {
-				return mapError(err)
+			if err := m.indexarBucket(ctx, b, set); err != nil {
+				return err
 			}
 		}
 	}

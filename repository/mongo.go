@@ -77,6 +77,8 @@ type Mongo struct {
 	// buscar holds the search documents (buscar.go), where claves is set.
 	buscar   *mongo.Collection
 	bucketMu buckets
+	// varios is how to read many documents by id (varios.go).
+	varios
 }
 
 var _ handlers.Store = (*Mongo)(nil)
@@ -116,6 +118,7 @@ func connect(ctx context.Context, uri, database string, extra ...*options.Client
 		clientes: db.Collection(clientesColl),
 		counters: db.Collection(countersColl),
 		ids:      new(idBlock),
+		varios:   varios{modo: leerConIn, minGrupo: grupoMinimo},
 	}
 	if err := m.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
@@ -134,8 +137,10 @@ func connect(ctx context.Context, uri, database string, extra ...*options.Client
 			_ = client.Disconnect(context.Background())
 			return nil, fmt.Errorf("repository: explain: %w", err)
 		}
+		m.modo = leerPorGrupos
 		if !pushed {
 			m.claves, m.buscar = db.Collection(clavesColl), db.Collection(buscarColl)
+			m.modo = leerPorID
 		}
 	}
 	return m, nil
@@ -237,6 +242,9 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	if err := ensureFamilias(ctx, m.db); err != nil {
 		return err
 	}
+	if err := m.ensureGrupoAplicadas(ctx); err != nil {
+		return fmt.Errorf("repository: group of applied contributions: %w", err)
+	}
 	// Once per database (a mark in migrations), after the copy above.
 	if err := m.backfillReportes(ctx); err != nil {
 		return fmt.Errorf("repository: reports of older customers: %w", err)
@@ -299,6 +307,8 @@ type cliente struct {
 	// Registro is the last change's audit record, written with it.
 	Registro    *registroDoc `bson:"registro,omitempty"`
 	Anonimizado bool         `bson:"anonimizado,omitempty"`
+	// Grupo is grupoDe(ID), for reading many customers at once (varios.go).
+	Grupo int64 `bson:"grupo"`
 }
 
 func (d *cliente) toHandlers() handlers.Cliente {
@@ -329,7 +339,7 @@ func clienteDocOf(c handlers.Cliente) cliente {
 		Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion,
 		FechaRegistro: fecha, MesRegistro: fecha.Format("2006-01"), Palabras: handlers.Palabras(c.Nombre, c.Apellido),
 		Activo: c.Activo, Version: c.Version, LastOp: c.LastOp, Cambio: c.Cambio,
-		Registro: registroDocOf(c.Registro), Anonimizado: c.Anonimizado,
+		Registro: registroDocOf(c.Registro), Anonimizado: c.Anonimizado, Grupo: grupoDe(c.ID),
 	}
 }
 

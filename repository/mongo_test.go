@@ -138,6 +138,22 @@ func TestReportesContract(t *testing.T) {
 		})
 }
 
+// The projector's reads of many documents and its deletes of notices, in
+// each of the ways varios.go has, on whatever server the tests use: the
+// server only changes what they cost.
+func TestReportesModos(t *testing.T) {
+	for name, modo := range map[string]modoLectura{"in": leerConIn, "porID": leerPorID, "porGrupos": leerPorGrupos} {
+		t.Run(name, func(t *testing.T) {
+			storetest.RunReportes(t, storetest.ReportesOptions{Seeds: []uint64{11}, Operations: 150},
+				func(t *testing.T) storetest.ReportesStores {
+					m := newStore(t, newDatabase(t))
+					m.modo, m.minGrupo = modo, 1
+					return storetest.ReportesStores{Store: m, Historial: m.Historial(), Reportes: m.Reportes()}
+				})
+		})
+	}
+}
+
 func TestOutboxContract(t *testing.T) {
 	storetest.RunOutbox(t, func(t *testing.T) handlers.Outbox {
 		return newStore(t, newDatabase(t)).Outbox()

@@ -2,8 +2,12 @@ package repository
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -20,7 +24,11 @@ const (
 	avisosColl    = "reportes_avisos"
 	aplicadasColl = "reportes_aplicadas"
 	lotesColl     = "reportes_lotes"
+	partesColl    = "reportes_lotes_partes"
 	contadorsColl = "reportes"
+	// parteSize is the most contributions, and notices, one part of a
+	// lote holds: about 1.5 MB, well below a document's 16 MB.
+	parteSize = 5000
 )
 
 // Reportes is a handlers.ReportesStore on the customers' database:
@@ -34,11 +42,12 @@ const (
 // Every write of CompletarLote is conditional on the lote stamped on its
 // document being older, so repeating it skips what is done.
 type Reportes struct {
-	avisos, aplicadas, lotes, contadores *mongo.Collection
+	avisos, aplicadas, lotes, partes, contadores *mongo.Collection
 	// soloID is set where the server finds documents without a scan only
 	// by a filter that is exactly a string _id (FerretDB on SQLite, see
 	// claves): there a contribution's lote is checked after reading it.
 	soloID bool
+	varios
 }
 
 var _ handlers.ReportesStore = (*Reportes)(nil)
@@ -46,7 +55,15 @@ var _ handlers.ReportesStore = (*Reportes)(nil)
 // Reportes returns the report store of m's database.
 func (m *Mongo) Reportes() *Reportes {
 	return &Reportes{avisos: m.db.Collection(avisosColl), aplicadas: m.db.Collection(aplicadasColl),
-		lotes: m.db.Collection(lotesColl), contadores: m.db.Collection(contadorsColl), soloID: m.claves != nil}
+		lotes: m.db.Collection(lotesColl), partes: m.db.Collection(partesColl), contadores: m.db.Collection(contadorsColl),
+		soloID: m.claves != nil, varios: m.varios}
+}
+
+// lecturaAplicadas reads applied contributions. Every one carries grupo
+// (ensureGrupoAplicadas), so a group read is complete.
+func (r *Reportes) lecturaAplicadas() lectura[contribucionDoc] {
+	return lectura[contribucionDoc]{coll: r.aplicadas, varios: r.varios, clave: func(id int64) any { return claveDe(id) },
+		id: func(d contribucionDoc) int64 { return d.ID }, completos: true}
 }
 
 func reportesIndexes(db *mongo.Database) []collIndex {
@@ -64,6 +81,19 @@ type avisoDoc struct {
 	ID         string    `bson:"_id"`
 	ClienteID  int64     `bson:"clienteId"`
 	Registrado time.Time `bson:"registrado"`
+	// Grupo is grupoDe(ClienteID): a lote's notices are deleted a group
+	// at a time (borrarAvisos).
+	Grupo int64 `bson:"grupo"`
+}
+
+func avisoDocOf(a handlers.Aviso, registrado time.Time) avisoDoc {
+	return avisoDoc{ID: a.ID, ClienteID: a.ClienteID, Registrado: registrado, Grupo: grupoDe(a.ClienteID)}
+}
+
+// avisoRef is a notice in a lote's part.
+type avisoRef struct {
+	ID        string `bson:"id"`
+	ClienteID int64  `bson:"clienteId"`
 }
 
 type celdaDoc struct {
@@ -89,10 +119,12 @@ type contribucionDoc struct {
 	Telefono     string     `bson:"telefono"`
 	Meses        []string   `bson:"meses"`
 	Valor        []celdaDoc `bson:"valor"`
+	// Grupo is grupoDe(ID), for reading many at once (varios.go).
+	Grupo int64 `bson:"grupo"`
 }
 
 func contribucionDocOf(id, lote int64, c handlers.Contribucion) contribucionDoc {
-	d := contribucionDoc{Clave: claveDe(id), ID: id, Lote: lote, Dia: c.Dia, Activo: c.Activo, Departamento: c.Departamento,
+	d := contribucionDoc{Clave: claveDe(id), ID: id, Lote: lote, Grupo: grupoDe(id), Dia: c.Dia, Activo: c.Activo, Departamento: c.Departamento,
 		Provincia: c.Provincia, Canal: c.Canal, Telefono: c.Telefono, Meses: c.Meses, Valor: []celdaDoc{}}
 	if d.Meses == nil {
 		d.Meses = []string{}
@@ -115,15 +147,50 @@ func (d contribucionDoc) toHandlers() handlers.Contribucion {
 	return c
 }
 
+// loteDoc is a lote's header; its content is in Partes parts (parteDoc)
+// named by Cuerpo. Lotes recorded before parts existed hold their content
+// themselves (Partes 0).
+//
+// A header stays small because it is read every round: FerretDB on
+// PostgreSQL scans every lote kept (an hour's worth) to find one, and
+// decodes the one it returns; with thousands of contributions inline
+// that took 0.4 s a round.
 type loteDoc struct {
 	Numero         int64             `bson:"_id"`
 	Owner          string            `bson:"owner"`
 	Creado         time.Time         `bson:"creado"`
 	Hecho          bool              `bson:"hecho"`
+	Cuerpo         string            `bson:"cuerpo,omitempty"`
+	Partes         int               `bson:"partes,omitempty"`
+	Delta          []deltaDoc        `bson:"delta,omitempty"`
+	Contribuciones []contribucionDoc `bson:"contribuciones,omitempty"`
+	Avisos         []string          `bson:"avisos,omitempty"`
+	// partesAvisos are the notices read from the parts.
+	partesAvisos []avisoRef
+}
+
+// parteDoc is part i of the lote whose header names Cuerpo; part 0 holds
+// the delta. Cuerpo is new for every IniciarLote call, so the parts of a
+// call that lost the race for the lote number (or failed half way) are
+// never taken for the winner's; they are deleted with the lote's own
+// once a later lote is done.
+//
+// The content is one BSON binary (parteContenido), never queried: FerretDB
+// spends far longer encoding and decoding thousands of subdocuments
+// (0.3 s a part, seen on PostgreSQL) than one opaque value.
+type parteDoc struct {
+	ID    string `bson:"_id"` // Cuerpo:i
+	Lote  int64  `bson:"lote"`
+	Datos []byte `bson:"datos"`
+}
+
+type parteContenido struct {
 	Delta          []deltaDoc        `bson:"delta"`
 	Contribuciones []contribucionDoc `bson:"contribuciones"`
-	Avisos         []string          `bson:"avisos"`
+	Avisos         []avisoRef        `bson:"avisos"`
 }
+
+func parteID(cuerpo string, i int) string { return cuerpo + ":" + strconv.Itoa(i) }
 
 // deltaDoc is one bucket's change; buckets are values, not field names,
 // in the lote (field names cannot hold every character a key may).
@@ -133,8 +200,14 @@ type deltaDoc struct {
 }
 
 func (d loteDoc) toHandlers() handlers.Lote {
-	l := handlers.Lote{Numero: d.Numero, Owner: d.Owner, Creado: d.Creado.UTC(), Hecho: d.Hecho, Avisos: d.Avisos,
+	l := handlers.Lote{Numero: d.Numero, Owner: d.Owner, Creado: d.Creado.UTC(), Hecho: d.Hecho,
 		Delta: map[string]int64{}, Contribuciones: map[int64]handlers.Contribucion{}}
+	for _, id := range d.Avisos { // a lote recorded before parts: ids only
+		l.Avisos = append(l.Avisos, handlers.Aviso{ID: id})
+	}
+	for _, a := range d.partesAvisos {
+		l.Avisos = append(l.Avisos, handlers.Aviso(a))
+	}
 	for _, x := range d.Delta {
 		l.Delta[x.K] = x.D
 	}
@@ -150,7 +223,7 @@ func (d loteDoc) toHandlers() handlers.Lote {
 func (r *Reportes) Avisar(ctx context.Context, avisos ...handlers.Aviso) error {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	for _, a := range avisos {
-		_, err := r.avisos.InsertOne(ctx, avisoDoc{ID: a.ID, ClienteID: a.ClienteID, Registrado: now})
+		_, err := r.avisos.InsertOne(ctx, avisoDocOf(a, now))
 		if err := ignoreDuplicates(err); err != nil {
 			return err
 		}
@@ -186,30 +259,9 @@ func (r *Reportes) Avisos(ctx context.Context, limit int) ([]handlers.Aviso, err
 	return out, nil
 }
 
-// Aplicadas reads each customer by _id, 8 at a time: FerretDB 1.x does not
-// push an _id $in filter down and would scan the collection.
+// Aplicadas reads the contributions as varios.go reads many documents.
 func (r *Reportes) Aplicadas(ctx context.Context, ids []int64) (map[int64]handlers.Contribucion, error) {
-	out := map[int64]handlers.Contribucion{}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for _, id := range ids {
-		g.Go(func() error {
-			var d contribucionDoc
-			err := r.aplicadas.FindOne(gctx, bson.D{{Key: "_id", Value: claveDe(id)}}).Decode(&d)
-			switch {
-			case errors.Is(err, mongo.ErrNoDocuments):
-				return nil
-			case err != nil:
-				return mapError(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			out[id] = d.toHandlers()
-			return nil
-		})
-	}
-	return out, g.Wait()
+	return leerComo(ctx, r.lecturaAplicadas(), ids, contribucionDoc.toHandlers)
 }
 
 // UltimoLote reads the counters' lote c (every family is stamped by every
@@ -245,25 +297,74 @@ func (r *Reportes) UltimoLote(ctx context.Context) (*handlers.Lote, error) {
 		case err != nil:
 			return nil, mapError(err)
 		}
+		// A done lote's content is never used again; one not done is
+		// completed from it.
+		if !d.Hecho && d.Partes > 0 {
+			if err := r.leerPartes(ctx, &d); err != nil {
+				return nil, err
+			}
+		}
 		l := d.toHandlers()
 		return &l, nil
 	}
 	return nil, nil
 }
 
+// leerPartes reads the content of lote d from its parts, by _id.
+func (r *Reportes) leerPartes(ctx context.Context, d *loteDoc) error {
+	for i := range d.Partes {
+		var doc parteDoc
+		if err := r.partes.FindOne(ctx, bson.D{{Key: "_id", Value: parteID(d.Cuerpo, i)}}).Decode(&doc); err != nil {
+			return fmt.Errorf("repository: part %d of report lote %d: %w", i, d.Numero, mapError(err))
+		}
+		var p parteContenido
+		if err := bson.Unmarshal(doc.Datos, &p); err != nil {
+			return fmt.Errorf("repository: part %d of report lote %d: %w", i, d.Numero, err)
+		}
+		d.Delta = append(d.Delta, p.Delta...)
+		d.Contribuciones = append(d.Contribuciones, p.Contribuciones...)
+		d.partesAvisos = append(d.partesAvisos, p.Avisos...)
+	}
+	return nil
+}
+
+// IniciarLote stores the parts first, then the header, whose unique _id
+// takes the lote number: a header is never without its parts.
 func (r *Reportes) IniciarLote(ctx context.Context, l handlers.Lote) error {
-	d := loteDoc{Numero: l.Numero, Owner: l.Owner, Creado: l.Creado.UTC().Truncate(time.Millisecond), Avisos: l.Avisos,
-		Delta: []deltaDoc{}, Contribuciones: []contribucionDoc{}}
-	if d.Avisos == nil {
-		d.Avisos = []string{}
+	var token [8]byte
+	_, _ = rand.Read(token[:]) // never fails (crypto/rand)
+	cuerpo := strconv.FormatInt(l.Numero, 10) + ":" + hex.EncodeToString(token[:])
+	contribuciones := make([]contribucionDoc, 0, len(l.Contribuciones))
+	for _, id := range slices.Sorted(maps.Keys(l.Contribuciones)) {
+		contribuciones = append(contribuciones, contribucionDocOf(id, l.Numero, l.Contribuciones[id]))
 	}
+	delta := []deltaDoc{}
 	for k, v := range l.Delta {
-		d.Delta = append(d.Delta, deltaDoc{k, v})
+		delta = append(delta, deltaDoc{k, v})
 	}
-	for id, c := range l.Contribuciones {
-		d.Contribuciones = append(d.Contribuciones, contribucionDocOf(id, l.Numero, c))
+	avisos := make([]avisoRef, len(l.Avisos))
+	for i, a := range l.Avisos {
+		avisos[i] = avisoRef(a)
 	}
-	_, err := r.lotes.InsertOne(ctx, d)
+	var partes []any
+	for i := 0; i == 0 || i*parteSize < max(len(contribuciones), len(avisos)); i++ {
+		p := parteContenido{Delta: []deltaDoc{},
+			Contribuciones: contribuciones[min(i*parteSize, len(contribuciones)):min((i+1)*parteSize, len(contribuciones))],
+			Avisos:         avisos[min(i*parteSize, len(avisos)):min((i+1)*parteSize, len(avisos))]}
+		if i == 0 {
+			p.Delta = delta
+		}
+		datos, err := bson.Marshal(p)
+		if err != nil {
+			return err
+		}
+		partes = append(partes, parteDoc{ID: parteID(cuerpo, i), Lote: l.Numero, Datos: datos})
+	}
+	if err := insertarLotes(ctx, r.partes, partes); err != nil {
+		return err
+	}
+	_, err := r.lotes.InsertOne(ctx, loteDoc{Numero: l.Numero, Owner: l.Owner, Creado: l.Creado.UTC().Truncate(time.Millisecond),
+		Cuerpo: cuerpo, Partes: len(partes)})
 	if _, dup := duplicateKey(err); dup {
 		return handlers.ErrLoteOcupado
 	}
@@ -272,9 +373,15 @@ func (r *Reportes) IniciarLote(ctx context.Context, l handlers.Lote) error {
 
 // CompletarLote makes its writes in this order, each skipped if done: the
 // counters of each family, the applied contributions, the notices, the
-// lote's done mark. Every update is conditional on the lote stamped on its
-// document being older; a missing document is inserted (a unique _id makes
-// that idempotent), never upserted, which FerretDB does not make atomic.
+// lote's done mark, then the parts of this lote and older ones. Every
+// update is conditional on the lote stamped on its document being older;
+// a missing document is inserted (a unique _id makes that idempotent),
+// never upserted, which FerretDB does not make atomic.
+//
+// The contributions are read first, many at a time (varios.go): the
+// missing ones are inserted together, the older ones replaced one by one,
+// those at this lote or a later one left alone. The notices go in one
+// delete per thousand where the server finds them by $in.
 func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 	n := l.Numero
 	older := bson.D{{Key: "$lt", Value: n}}
@@ -293,54 +400,147 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 			return mapError(err)
 		}
 	}
+	if err := r.aplicar(ctx, l); err != nil {
+		return err
+	}
+	if err := r.borrarAvisos(ctx, l.Avisos); err != nil {
+		return err
+	}
+	if _, err := r.lotes.UpdateOne(ctx, bson.D{{Key: "_id", Value: n}}, bson.D{{Key: "$set", Value: bson.D{{Key: "hecho", Value: true}}}}); err != nil {
+		return mapError(err)
+	}
+	// Done lotes' content is never read again; the headers stay for
+	// Podar (see the projector).
+	_, err := r.partes.DeleteMany(ctx, bson.D{{Key: "lote", Value: bson.D{{Key: "$lte", Value: n}}}})
+	return mapError(err)
+}
+
+// aplicar sets the applied contribution of each customer of l that is
+// not at lote l.Numero or a later one yet.
+func (r *Reportes) aplicar(ctx context.Context, l handlers.Lote) error {
+	n := l.Numero
+	ids := slices.Sorted(maps.Keys(l.Contribuciones))
+	current, err := r.lecturaAplicadas().leer(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var nuevas []any
+	var viejas []contribucionDoc
+	for _, id := range ids {
+		doc := contribucionDocOf(id, n, l.Contribuciones[id])
+		switch cur, ok := current[id]; {
+		case !ok:
+			nuevas = append(nuevas, doc)
+		case cur.Lote < n:
+			viejas = append(viejas, doc)
+		}
+	}
+	// Only one projector completes a lote at a time but on MongoDB (see
+	// the projector), where a duplicate only means another got there
+	// first: those documents are then set one by one.
+	if err := insertarLotes(ctx, r.aplicadas, nuevas); err != nil {
+		if _, dup := duplicateKey(err); !dup {
+			return err
+		}
+		for _, d := range nuevas {
+			viejas = append(viejas, d.(contribucionDoc))
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for id, c := range l.Contribuciones {
-		g.Go(func() error {
-			doc := contribucionDocOf(id, n, c)
-			filter := bson.D{{Key: "_id", Value: doc.Clave}, {Key: "lote", Value: older}}
-			if r.soloID {
-				// A two-key filter would scan every contribution; FerretDB
-				// does not apply updates atomically anyway, and only one
-				// projector completes a lote at a time (see the projector).
-				var cur contribucionDoc
-				switch err := r.aplicadas.FindOne(gctx, bson.D{{Key: "_id", Value: doc.Clave}}).Decode(&cur); {
-				case errors.Is(err, mongo.ErrNoDocuments):
-					_, err = r.aplicadas.InsertOne(gctx, doc)
-					return ignoreDuplicates(err)
-				case err != nil:
-					return mapError(err)
-				case cur.Lote >= n:
-					return nil // already at this lote or a later one
-				}
-				filter = filter[:1]
-			}
-			res, err := r.aplicadas.ReplaceOne(gctx, filter, doc)
-			if err != nil || res.MatchedCount > 0 {
-				return mapError(err)
-			}
-			// New, or already at this lote (then the insert is refused).
-			_, err = r.aplicadas.InsertOne(gctx, doc)
+	g.SetLimit(leerEnParalelo)
+	for _, doc := range viejas {
+		g.Go(func() error { return r.aplicarUna(gctx, doc) })
+	}
+	return g.Wait()
+}
+
+// aplicarUna sets one applied contribution unless it is at doc's lote or
+// a later one.
+func (r *Reportes) aplicarUna(ctx context.Context, doc contribucionDoc) error {
+	n := doc.Lote
+	filter := bson.D{{Key: "_id", Value: doc.Clave}, {Key: "lote", Value: bson.D{{Key: "$lt", Value: n}}}}
+	if r.soloID {
+		// A two-key filter would scan every contribution; FerretDB does
+		// not apply updates atomically anyway, and only one projector
+		// completes a lote at a time (see the projector).
+		var cur contribucionDoc
+		switch err := r.aplicadas.FindOne(ctx, bson.D{{Key: "_id", Value: doc.Clave}}).Decode(&cur); {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			_, err = r.aplicadas.InsertOne(ctx, doc)
 			return ignoreDuplicates(err)
+		case err != nil:
+			return mapError(err)
+		case cur.Lote >= n:
+			return nil // already at this lote or a later one
+		}
+		filter = filter[:1]
+	}
+	res, err := r.aplicadas.ReplaceOne(ctx, filter, doc)
+	if err != nil || res.MatchedCount > 0 {
+		return mapError(err)
+	}
+	// New, or already at this lote (then the insert is refused).
+	_, err = r.aplicadas.InsertOne(ctx, doc)
+	return ignoreDuplicates(err)
+}
+
+// borrarAvisos deletes the notices: by _id one at a time where only that
+// is found without a scan (FerretDB on SQLite); a thousand per $in on
+// MongoDB; on FerretDB on PostgreSQL, which does not hand $in down and
+// would decode every notice for each, one delete per group of customers
+// ({grupo, _id $in}: the group is handed down). A notice the group delete
+// missed (recorded before notices had grupo, or deleted already) is
+// deleted by its _id.
+func (r *Reportes) borrarAvisos(ctx context.Context, avisos []handlers.Aviso) error {
+	porGrupo := map[int64][]string{}
+	var porID []string
+	for _, a := range avisos {
+		switch {
+		case r.modo == leerPorID || r.modo == leerPorGrupos && a.ClienteID <= 0:
+			porID = append(porID, a.ID)
+		case r.modo == leerConIn:
+			porGrupo[0] = append(porGrupo[0], a.ID)
+		default:
+			porGrupo[grupoDe(a.ClienteID)] = append(porGrupo[grupoDe(a.ClienteID)], a.ID)
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(leerEnParalelo)
+	for grupo, ids := range porGrupo {
+		g.Go(func() error {
+			for len(ids) > 0 {
+				k := min(len(ids), inLote)
+				filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids[:k]}}}}
+				if r.modo == leerPorGrupos {
+					filter = append(bson.D{{Key: "grupo", Value: grupo}}, filter...)
+				}
+				res, err := r.avisos.DeleteMany(gctx, filter)
+				if err != nil {
+					return mapError(err)
+				}
+				if r.modo == leerPorGrupos && int(res.DeletedCount) < k {
+					mu.Lock()
+					porID = append(porID, ids[:k]...)
+					mu.Unlock()
+				}
+				ids = ids[k:]
+			}
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for _, id := range l.Avisos {
-		// One delete by _id each: FerretDB would scan for an $in.
+	g.SetLimit(leerEnParalelo)
+	for _, id := range porID {
 		g.Go(func() error {
 			_, err := r.avisos.DeleteOne(gctx, bson.D{{Key: "_id", Value: id}})
 			return mapError(err)
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	_, err := r.lotes.UpdateOne(ctx, bson.D{{Key: "_id", Value: n}}, bson.D{{Key: "$set", Value: bson.D{{Key: "hecho", Value: true}}}})
-	return mapError(err)
+	return g.Wait()
 }
 
 // ensureFamilias creates each family's counters document at lote 0;
@@ -425,6 +625,45 @@ func (r *Reportes) Podar(ctx context.Context, before time.Time) error {
 	return mapError(err)
 }
 
+// grupoAplicadasDone marks that every applied contribution carries grupo.
+const grupoAplicadasDone = "aplicadas-grupo"
+
+// ensureGrupoAplicadas runs once per database on a server read by groups
+// (varios.go): it sets grupo on the applied contributions stored before
+// it existed, so that a group read that misses a customer means it was
+// never folded. Workers of the version before must be stopped first, as
+// for migrarClientes: what they write without grupo afterwards would be
+// counted again.
+func (m *Mongo) ensureGrupoAplicadas(ctx context.Context) error {
+	if m.modo != leerPorGrupos {
+		return nil
+	}
+	if hecha, err := m.migracionHecha(ctx, grupoAplicadasDone); hecha || err != nil {
+		return err
+	}
+	aplicadas := m.db.Collection(aplicadasColl)
+	cur, err := aplicadas.Find(ctx, bson.D{{Key: "grupo", Value: bson.D{{Key: "$exists", Value: false}}}},
+		options.Find().SetProjection(bson.D{{Key: "id", Value: 1}}))
+	if err != nil {
+		return mapError(err)
+	}
+	var docs []struct {
+		Clave string `bson:"_id"`
+		ID    int64  `bson:"id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return mapError(err)
+	}
+	for _, d := range docs {
+		if _, err := aplicadas.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Clave}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "grupo", Value: grupoDe(d.ID)}}}}); err != nil {
+			return mapError(err)
+		}
+	}
+	_, err = m.db.Collection(migrationsColl).InsertOne(ctx, bson.D{{Key: "_id", Value: grupoAplicadasDone}})
+	return ignoreDuplicates(err)
+}
+
 // reportesDone marks that every customer stored before the reports
 // existed was noticed, and its totals carry what the reports need.
 const reportesDone = "reportes-backfilled"
@@ -436,13 +675,10 @@ const reportesDone = "reportes-backfilled"
 // are idempotent and the projector reads current state, so a start that
 // dies half way only repeats work.
 func (m *Mongo) backfillReportes(ctx context.Context) error {
-	migrations := m.db.Collection(migrationsColl)
-	switch err := migrations.FindOne(ctx, bson.D{{Key: "_id", Value: reportesDone}}).Err(); {
-	case err == nil:
-		return nil
-	case !errors.Is(err, mongo.ErrNoDocuments):
-		return mapError(err)
+	if hecha, err := m.migracionHecha(ctx, reportesDone); hecha || err != nil {
+		return err
 	}
+	migrations := m.db.Collection(migrationsColl)
 	h, r := m.Historial(), m.Reportes()
 	for after := int64(0); ; {
 		cur, err := m.clientes.Find(ctx, bson.D{{Key: "id", Value: bson.D{{Key: "$gt", Value: after}}}},

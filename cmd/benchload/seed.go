@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jea/cliente/cmd/internal/app"
 	"github.com/jea/cliente/handlers"
 	"github.com/jea/cliente/repository"
 )
@@ -18,10 +21,11 @@ import (
 const seedParallelism = 16
 
 // seed creates n customers through the service's own create use case
-// (handlers.Service over the repository, as the worker runs it), in bulk
-// and in process: fast enough for 100,000, and with exactly the layout,
-// indexes and events the service itself writes. The stack's worker
-// publishes their events; seed waits until it has.
+// (handlers.Service over the repository, as the worker runs it), in
+// process, with exactly the layout, indexes and events the service itself
+// writes; from bulkSeedMin customers on it imports them instead
+// (seedBulk), the same documents without events, in minutes for 100,000.
+// The stack's worker publishes the events; seed waits until it has.
 func seed(ctx context.Context, t *target, n int) ([]customer, error) {
 	store, err := repository.Connect(ctx, t.mongoURI, t.database)
 	if err != nil {
@@ -32,6 +36,13 @@ func seed(ctx context.Context, t *target, n int) ([]customer, error) {
 		defer cancel()
 		store.Close(cctx)
 	}()
+	if n >= bulkSeedMin {
+		out, err := seedBulk(ctx, store, n)
+		if err != nil {
+			return nil, err
+		}
+		return out, waitOutboxEmpty(ctx, t.workerMetrics, 5*time.Minute)
+	}
 	svc, err := handlers.NewService(store.Deps(time.Hour, time.Now))
 	if err != nil {
 		return nil, err
@@ -45,14 +56,12 @@ func seed(ctx context.Context, t *target, n int) ([]customer, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				dni, email := seededDNI(i), fmt.Sprintf("s%d@seed.carga.pe", i)
-				nombre, apellido, tel := "Cliente", "Sembrado", "987654321"
-				c, err := svc.Crear(ctx, handlers.Datos{DNI: &dni, Nombre: &nombre, Apellido: &apellido, Email: &email, Telefono: &tel}, handlers.Cambio{})
+				c, err := svc.Crear(ctx, seedDatos(i), handlers.Cambio{})
 				if err != nil {
 					errs <- fmt.Errorf("seed customer %d: %w", i, err)
 					return
 				}
-				out[i] = customer{id: c.ID, dni: dni, email: email}
+				out[i] = customer{id: c.ID, dni: c.DNI, email: c.Email}
 			}
 		}()
 	}
@@ -85,6 +94,63 @@ feed:
 	}
 	fmt.Printf("benchload: seeded %d customers in %v (%.0f/s)\n", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
 	return out, waitOutboxEmpty(ctx, t.workerMetrics, 5*time.Minute)
+}
+
+// seedDatos are the fields of the i-th seeded customer.
+func seedDatos(i int) handlers.Datos {
+	dni, email := seededDNI(i), fmt.Sprintf("s%d@seed.carga.pe", i)
+	nombre, apellido, tel := "Cliente", "Sembrado", "987654321"
+	return handlers.Datos{DNI: &dni, Nombre: &nombre, Apellido: &apellido, Email: &email, Telefono: &tel}
+}
+
+// bulkSeedMin is the fewest customers seeded in bulk: through Crear,
+// 100,000 take most of an hour on the make-run stack.
+const bulkSeedMin = 5000
+
+// seedBulk imports n customers as Crear would store them
+// (repository.Importar, a thousand per batch, two batches at a time),
+// then folds their report notices here, so the stack's worker does not
+// fold a backlog of n during the steps. Bulk-imported customers have no
+// events to publish (see Importar).
+func seedBulk(ctx context.Context, store *repository.Mongo, n int) ([]customer, error) {
+	const lote = 1000
+	start := time.Now()
+	first, err := store.ReservarIDs(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]customer, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	for from := 0; from < n; from += lote {
+		g.Go(func() error {
+			var imp repository.Importacion
+			for i := from; i < min(n, from+lote); i++ {
+				c, err := handlers.Registrado(first+int64(i), seedDatos(i), time.Now())
+				if err != nil {
+					return fmt.Errorf("seed customer %d: %w", i, err)
+				}
+				imp.Clientes = append(imp.Clientes, c)
+				out[i] = customer{id: c.ID, dni: c.DNI, email: c.Email}
+			}
+			return store.Importar(gctx, imp)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	imported := time.Since(start)
+	p, err := handlers.NewProjector(handlers.Projector{Store: store, Historial: store.Historial(), Reportes: store.Reportes(),
+		Analizador: handlers.NewAnalizador(), Now: time.Now, Batch: app.ProjectorBatch, Interval: time.Second, Takeover: 30 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Drain(ctx); err != nil {
+		return nil, fmt.Errorf("folding the seed's report notices: %w", err)
+	}
+	fmt.Printf("benchload: seeded %d customers in bulk in %v (%.0f/s), their report notices folded in %v more\n", n,
+		imported.Round(time.Millisecond), float64(n)/imported.Seconds(), (time.Since(start) - imported).Round(time.Millisecond))
+	return out, nil
 }
 
 // waitOutboxEmpty waits until the worker reports no customer event left to

@@ -155,7 +155,9 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 	if err := r.write(); err != nil {
 		return err
 	}
-	r.avisos = slices.DeleteFunc(r.avisos, func(a handlers.Aviso) bool { return slices.Contains(l.Avisos, a.ID) })
+	r.avisos = slices.DeleteFunc(r.avisos, func(a handlers.Aviso) bool {
+		return slices.ContainsFunc(l.Avisos, func(b handlers.Aviso) bool { return b.ID == a.ID })
+	})
 	if err := r.write(); err != nil {
 		return err
 	}

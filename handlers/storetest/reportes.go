@@ -227,24 +227,13 @@ func (run *reportesRun) compare() {
 		}
 	}
 	rebuilt := run.a.Reconstruir(clientes, func(id int64) []handlers.Compra { return compras[id] })
-	maintained := map[string]int64{}
-	for _, f := range handlers.Familias {
-		n, err := run.s.Reportes.Contadores(c, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		maps.Copy(maintained, n)
+	maintained, err := handlers.TodosLosContadores(c, run.s.Reportes)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !maps.Equal(rebuilt, maintained) {
-		for _, k := range slices.Sorted(maps.Keys(rebuilt)) {
-			if rebuilt[k] != maintained[k] {
-				t.Errorf("bucket %s: maintained %d, rebuilt %d", k, maintained[k], rebuilt[k])
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(maintained)) {
-			if _, ok := rebuilt[k]; !ok {
-				t.Errorf("bucket %s: maintained %d, rebuilt none", k, maintained[k])
-			}
+	if diffs := handlers.DiferenciasContadores(maintained, rebuilt); len(diffs) > 0 {
+		for _, d := range diffs {
+			t.Error(d)
 		}
 		t.FailNow()
 	}
@@ -296,7 +285,7 @@ func testLoteOnce(t *testing.T, r handlers.ReportesStore) {
 	}
 	contrib := handlers.Contribucion{Dia: "2026-01-05", Activo: true, Departamento: "Cusco", Provincia: "Cusco", Canal: handlers.CanalAmbos}
 	l := handlers.Lote{Numero: 1, Owner: "a", Creado: fecha, Delta: handlers.Delta(handlers.Contribucion{}, contrib),
-		Contribuciones: map[int64]handlers.Contribucion{1: contrib}, Avisos: []string{"c1-1"}}
+		Contribuciones: map[int64]handlers.Contribucion{1: contrib}, Avisos: []handlers.Aviso{{ID: "c1-1", ClienteID: 1}}}
 	if err := r.IniciarLote(c, l); err != nil {
 		t.Fatal(err)
 	}
@@ -387,13 +376,9 @@ func testProjectorRace(t *testing.T, s ReportesStores) {
 		t.Fatal(err)
 	}
 	want := a.Reconstruir(clientes, func(int64) []handlers.Compra { return nil })
-	got := map[string]int64{}
-	for _, f := range handlers.Familias {
-		n, err := s.Reportes.Contadores(c, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		maps.Copy(got, n)
+	got, err := handlers.TodosLosContadores(c, s.Reportes)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("counters %v, want %v", got, want)
