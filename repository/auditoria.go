@@ -33,6 +33,8 @@ func auditoriaIndexes(db *mongo.Database) []collIndex {
 	return []collIndex{{db.Collection(auditoriaColl), mongo.IndexModel{
 		Keys:    bson.D{{Key: "clienteId", Value: 1}, {Key: "version", Value: -1}},
 		Options: options.Index().SetName("cliente_version"),
+	}}, {db.Collection(auditoriaColl), mongo.IndexModel{ // see grupoIndex
+		Keys: bson.D{{Key: "clienteId", Value: 1}}, Options: options.Index().SetName("clienteId"),
 	}}}
 }
 

@@ -56,6 +56,10 @@ func historialIndexes(db *mongo.Database) []collIndex {
 			Keys:    bson.D{{Key: "clienteId", Value: 1}, {Key: "fecha", Value: -1}, {Key: "_id", Value: -1}},
 			Options: options.Index().SetName("cliente_fecha"),
 		}},
+		// One customer's sales, all of them (totals); see grupoIndex.
+		{db.Collection(comprasColl), mongo.IndexModel{Keys: bson.D{{Key: "clienteId", Value: 1}},
+			Options: options.Index().SetName("clienteId")}},
+		{db.Collection(resumenesColl), grupoIndex},
 	}
 }
 

@@ -328,6 +328,7 @@ func checkIndexes(t *testing.T, m *Mongo) {
 		"activo_id":     "[{activo 1} {id 1}] unique=false",
 		"palabras":      "[{palabras 1}] unique=false",
 		"fechaRegistro": "[{fechaRegistro 1}] unique=false",
+		"grupo":         "[{grupo 1}] unique=false",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("indexes:\n got %v\nwant %v", got, want)

@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jea/cliente/handlers"
@@ -42,6 +43,13 @@ const (
 )
 
 func grupoDe(id int64) int64 { return id / grupoSize }
+
+// grupoIndex serves the group reads. Every field a store reads by
+// equality has a single-field index of its own, even where a compound
+// index's prefix would do on MongoDB: FerretDB on PostgreSQL can serve an
+// equality only through the GIN twin of a single-field index
+// (deploy/local/ferretdb-gin.sql), and scans the table otherwise.
+var grupoIndex = mongo.IndexModel{Keys: bson.D{{Key: "grupo", Value: 1}}, Options: options.Index().SetName("grupo")}
 
 // modoLectura is how a store reads many documents by id (see above).
 type modoLectura int
