@@ -216,8 +216,11 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	}
 
 	others := []collIndex{{
-		// Expire deletes idempotency records by age.
+		// Expire deletes idempotency records and results by age.
 		m.db.Collection(idempotencyColl),
+		mongo.IndexModel{Keys: bson.D{{Key: "creado", Value: 1}}, Options: options.Index().SetName("creado")},
+	}, {
+		m.db.Collection(resultadosColl),
 		mongo.IndexModel{Keys: bson.D{{Key: "creado", Value: 1}}, Options: options.Index().SetName("creado")},
 	}}
 	others = append(others, historialIndexes(m.db)...)
