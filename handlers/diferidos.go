@@ -118,30 +118,38 @@ func (r *Registros) registrar(ctx context.Context, events []Evento, now time.Tim
 }
 
 func (r *Registros) addEntradas(ctx context.Context, es []EntradaAuditoria) error {
-	if len(es) == 0 {
-		return nil
-	}
+	var varias func(context.Context, []EntradaAuditoria) error
 	if v, ok := r.Auditoria.(AuditoriaVarias); ok {
-		return v.AddVarias(ctx, es)
+		varias = v.AddVarias
 	}
-	for _, e := range es {
-		if err := r.Auditoria.Add(ctx, e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return enLote(ctx, es, varias, r.Auditoria.Add)
 }
 
 func (r *Registros) finish(ctx context.Context, ts []Terminado) error {
-	if len(ts) == 0 {
+	var varios func(context.Context, []Terminado) error
+	if v, ok := r.Idempotency.(IdempotencyVarias); ok {
+		varios = v.FinishVarios
+	}
+	return enLote(ctx, ts, varios, func(ctx context.Context, t Terminado) error {
+		// A record swept already has nobody left to answer.
+		if err := r.Idempotency.Finish(ctx, t.Key, t.Resultado); ErrorCode(err) != CodeInternal {
+			return err
+		}
+		return nil
+	})
+}
+
+// enLote records items with varios, one round trip, where the store has
+// it, else one by one with uno.
+func enLote[T any](ctx context.Context, items []T, varios func(context.Context, []T) error, uno func(context.Context, T) error) error {
+	if len(items) == 0 {
 		return nil
 	}
-	if v, ok := r.Idempotency.(IdempotencyVarias); ok {
-		return v.FinishVarios(ctx, ts)
+	if varios != nil {
+		return varios(ctx, items)
 	}
-	for _, t := range ts {
-		// A record swept already has nobody left to answer.
-		if err := r.Idempotency.Finish(ctx, t.Key, t.Resultado); err != nil && ErrorCode(err) != CodeInternal {
+	for _, it := range items {
+		if err := uno(ctx, it); err != nil {
 			return err
 		}
 	}

@@ -73,6 +73,17 @@ func newDiferido(outbox func(*memstore.Outbox) handlers.Outbox, reportes func(ha
 	return f
 }
 
+// newCreado is a fixture with a customer created under key "k".
+func newCreado(t *testing.T) (*diferidoFixture, handlers.Cliente) {
+	t.Helper()
+	f := newDiferido(nil, nil)
+	c, err := f.svc.Crear(context.Background(), valid(), key("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, c
+}
+
 // relayRound runs one round after the lease of any failed one.
 func (f *diferidoFixture) relayRound(t *testing.T) (int, error) {
 	t.Helper()
@@ -119,11 +130,7 @@ func (f *diferidoFixture) check(t *testing.T, want handlers.Cliente, key string,
 // also when the customer has changed since.
 func TestDiferidoCrear(t *testing.T) {
 	ctx := context.Background()
-	f := newDiferido(nil, nil)
-	c, err := f.svc.Crear(ctx, valid(), key("k"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, c := newCreado(t)
 	if e, _ := f.auditoria.Pagina(ctx, c.ID, 0, 10); len(e) != 0 {
 		t.Fatalf("the command recorded audit entries itself: %+v", e)
 	}
@@ -206,11 +213,7 @@ func TestDiferidoRelayCrash(t *testing.T) {
 // same batch.
 func TestDiferidoAuditoria(t *testing.T) {
 	ctx := context.Background()
-	f := newDiferido(nil, nil)
-	c, err := f.svc.Crear(ctx, valid(), key("k"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, c := newCreado(t)
 	page, err := f.svc.Auditoria(ctx, c.ID, nil, "")
 	if err != nil || len(page.Entradas) != 1 || page.Entradas[0].Tipo != handlers.CambioRegistrado {
 		t.Fatalf("audit trail before the relay: %+v, %v", page, err)
@@ -240,11 +243,7 @@ func TestDiferidoAuditoria(t *testing.T) {
 
 // A relay without Registros keeps events whose records it cannot make.
 func TestRelayWithoutRegistros(t *testing.T) {
-	ctx := context.Background()
-	f := newDiferido(nil, nil)
-	if _, err := f.svc.Crear(ctx, valid(), key("k")); err != nil {
-		t.Fatal(err)
-	}
+	f, _ := newCreado(t)
 	f.relay.Registros = nil
 	if n, err := f.relayRound(t); err == nil || n != 0 || len(f.outbox.Pending()) != 1 || len(f.pub.published) != 0 {
 		t.Fatalf("relay without Registros: %d, %v; want an error, the event kept", n, err)

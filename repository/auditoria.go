@@ -165,15 +165,7 @@ func (a *Auditoria) Borrar(ctx context.Context, clienteID int64) error {
 }
 
 func (a *Auditoria) find(ctx context.Context, filter bson.D, opts *options.FindOptions) ([]auditoriaDoc, error) {
-	cur, err := a.coll.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, mapError(err)
-	}
-	var docs []auditoriaDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, mapError(err)
-	}
-	return docs, nil
+	return findAll[auditoriaDoc](ctx, a.coll, filter, opts)
 }
 
 func (m *Mongo) Anonimizar(ctx context.Context, id int64, c handlers.Campos, cond handlers.Cambio) (handlers.Cliente, error) {

@@ -84,13 +84,10 @@ func (o *Outbox) PorOperacion(ctx context.Context, op string) (handlers.Evento, 
 }
 
 func (o *Outbox) DeCliente(ctx context.Context, id int64) ([]handlers.Evento, error) {
-	cur, err := o.coll.Find(ctx, bson.D{{Key: "cliente.id", Value: id}}, options.Find().SetSort(bson.D{{Key: "cliente.version", Value: 1}}))
+	docs, err := findAll[eventoDoc](ctx, o.coll, bson.D{{Key: "cliente.id", Value: id}},
+		options.Find().SetSort(bson.D{{Key: "cliente.version", Value: 1}}))
 	if err != nil {
-		return nil, mapError(err)
-	}
-	var docs []eventoDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, mapError(err)
+		return nil, err
 	}
 	out := make([]handlers.Evento, len(docs))
 	for i, d := range docs {
@@ -112,14 +109,10 @@ const claimWindow = 1000
 func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]handlers.Evento, error) {
 	now = now.UTC().Truncate(time.Millisecond)
 	// Leased events are read too: they hold back their customers' later ones.
-	cur, err := o.coll.Find(ctx, bson.D{},
+	docs, err := findAll[eventoDoc](ctx, o.coll, bson.D{},
 		options.Find().SetSort(bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(claimWindow))
 	if err != nil {
-		return nil, mapError(err)
-	}
-	var docs []eventoDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, mapError(err)
+		return nil, err
 	}
 	all := make([]handlers.Evento, len(docs))
 	leased := make(map[string]bool, len(docs))
@@ -151,15 +144,11 @@ func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 	if err != nil {
 		return nil, mapError(err)
 	}
-	cur, err = o.coll.Find(ctx, bson.D{{Key: "relevo", Value: token}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, mapError(err)
-	}
-	var heldDocs []struct {
+	heldDocs, err := findAll[struct {
 		ID string `bson:"_id"`
-	}
-	if err := cur.All(ctx, &heldDocs); err != nil {
-		return nil, mapError(err)
+	}](ctx, o.coll, bson.D{{Key: "relevo", Value: token}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, err
 	}
 	held := make(map[string]bool, len(heldDocs))
 	for _, d := range heldDocs {
@@ -194,4 +183,17 @@ func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 func (o *Outbox) Delete(ctx context.Context, ids []string) error {
 	_, err := o.coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
 	return mapError(err)
+}
+
+// findAll decodes every document filter finds in coll.
+func findAll[T any](ctx context.Context, coll *mongo.Collection, filter bson.D, opts *options.FindOptions) ([]T, error) {
+	cur, err := coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	var docs []T
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, mapError(err)
+	}
+	return docs, nil
 }

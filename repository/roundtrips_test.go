@@ -3,7 +3,6 @@ package repository
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -30,13 +29,6 @@ func (c *commandCounter) monitor() *event.CommandMonitor {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.counts[e.CommandName]++
-		if os.Getenv("RT_DEBUG") != "" {
-			fmt.Fprintln(os.Stderr, "START", e.RequestID, e.Command.String()[:min(200, len(e.Command.String()))])
-		}
-	}, Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
-		if os.Getenv("RT_DEBUG") != "" {
-			fmt.Fprintln(os.Stderr, "OK", e.RequestID)
-		}
 	}}
 }
 
@@ -270,5 +262,58 @@ func TestFinishVarios(t *testing.T) {
 		if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
 			t.Fatalf("%s after Expire: %d documents, %v", coll.Name(), n, err)
 		}
+	}
+}
+
+// BenchmarkCrear times sequential creates through the service, with the
+// records made by the command itself (sync) or by the relay in batches of
+// up to 100 (diferido, the relay's rounds included), so the two paths
+// compare on one database server.
+func BenchmarkCrear(b *testing.B) {
+	for _, diferir := range []bool{false, true} {
+		name := "sync"
+		if diferir {
+			name = "diferido"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			db := fmt.Sprintf("%s_bench_%d", dbPrefix, dbSeq.Add(1))
+			m, err := Connect(ctx, testURI(b), db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { m.db.Drop(context.Background()); m.Close(context.Background()) }()
+			deps := m.Deps(time.Hour, time.Now)
+			deps.Diferir = diferir
+			svc, err := handlers.NewService(deps)
+			if err != nil {
+				b.Fatal(err)
+			}
+			relay, err := handlers.NewRelay(handlers.Relay{Outbox: deps.Outbox, Publisher: &publisher{}, Now: time.Now, Lease: time.Minute,
+				Batch: 100, Interval: time.Second,
+				Registros: &handlers.Registros{Auditoria: deps.Auditoria, Reportes: deps.Reportes, Idempotency: deps.Idempotency}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				d := storetest.Campos(i)
+				if _, err := svc.Crear(ctx, handlers.Datos{DNI: &d.DNI, Nombre: &d.Nombre, Apellido: &d.Apellido, Email: &d.Email},
+					handlers.Cambio{IdempotencyKey: fmt.Sprintf("crear-%d", i)}); err != nil {
+					b.Fatal(err)
+				}
+				if (i+1)%100 == 0 || i == b.N-1 {
+					for {
+						n, err := relay.RunOnce(ctx)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if n == 0 {
+							break
+						}
+					}
+				}
+			}
+		})
 	}
 }
