@@ -74,7 +74,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	// A change writes its customer and its event; the relay records the
 	// audit entries, notices and idempotency results of a whole batch at
 	// once (handlers/diferidos.go).
-	deps.Diferir = true
+	deps.Diferir = cfg.DeferRecords
 	publisher := topics.NewEventPublisher(cluster, cfg.CustomerEventsTopic)
 	relay, err := handlers.NewRelay(handlers.Relay{Outbox: store.Outbox(), Publisher: publisher, Now: time.Now,
 		Lease: 30 * time.Second, Batch: 100, Interval: cfg.EventsRelayInterval, Observe: relayObserver(log, m),
