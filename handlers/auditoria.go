@@ -165,7 +165,7 @@ func (s *Service) conAntes(ctx context.Context, id int64, cond Cambio, write fun
 			return Cliente{}, err
 		}
 		pinned := cond
-		pinned.Version = &antes.Version
+		pinned.Version, pinned.Leido = &antes.Version, &antes
 		c, err := write(antes, pinned)
 		if ErrorCode(err) != CodePrecondition || cond.Version != nil || attempt == attempts {
 			return c, err

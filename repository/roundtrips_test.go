@@ -100,7 +100,7 @@ func (p *publisher) Publish(ctx context.Context, events []handlers.Evento) error
 // always gives one (issue 15: a create was the slowest path), and what
 // the relay sends per event to record what they left to it. Before
 // Diferir a create sent 6.06 (8.06 with key and search documents) and an
-// update 8 (10).
+// update 8 (10), reading the customer twice.
 func TestCommandRoundTrips(t *testing.T) {
 	pub := &publisher{}
 	m, svc, relay, counter := monitoredService(t, newDatabase(t), pub)
@@ -147,6 +147,17 @@ func TestCommandRoundTrips(t *testing.T) {
 	}
 	if got := float64(perCreate) / n; got > wantCreate+1.0/idBlockSize+0.01 {
 		t.Errorf("a create sent %.2f commands, want at most %.2f", got, wantCreate+1.0/idBlockSize)
+	}
+	// Idempotency begin, the read of the customer (its fields before),
+	// the change, its event; where there are key and search documents,
+	// the store reads the customer again (its write is by _id alone) and
+	// updates the search bucket twice.
+	wantUpdate := 4
+	if m.claves != nil {
+		wantUpdate = 7
+	}
+	if perUpdate != wantUpdate*n {
+		t.Errorf("an update sent %.2f commands, want %d", float64(perUpdate)/n, wantUpdate)
 	}
 	checkRecords(t, m, pub, ids, 2)
 }
