@@ -165,7 +165,7 @@ func (s *Service) conAntes(ctx context.Context, id int64, cond Cambio, write fun
 			return Cliente{}, err
 		}
 		pinned := cond
-		pinned.Version = &antes.Version
+		pinned.Version, pinned.Leido = &antes.Version, &antes
 		c, err := write(antes, pinned)
 		if ErrorCode(err) != CodePrecondition || cond.Version != nil || attempt == attempts {
 			return c, err
@@ -185,22 +185,36 @@ func errAnonimizado(id int64) error {
 // customer's earlier entries, so that a retry after a crash finishes
 // that too.
 func (s *Service) recordAuditoria(ctx context.Context, c Cliente) error {
+	return recordAuditoria(ctx, s.auditoria, c, s.now())
+}
+
+func recordAuditoria(ctx context.Context, a Auditoria, c Cliente, now time.Time) error {
 	if c.Cambio == CambioAnonimizado {
-		if err := s.auditoria.Borrar(ctx, c.ID); err != nil {
+		if err := a.Borrar(ctx, c.ID); err != nil {
 			return err
 		}
 	}
+	return a.Add(ctx, entradaAt(c, now))
+}
+
+// entradaAt is c's audit entry, dated now if c was changed by a worker
+// from before the audit trail.
+func entradaAt(c Cliente, now time.Time) EntradaAuditoria {
 	e := EntradaDe(c)
-	if e.Fecha.IsZero() { // changed by a worker from before the audit trail
-		e.Fecha = truncateToMillis(s.now())
+	if e.Fecha.IsZero() {
+		e.Fecha = truncateToMillis(now)
 	}
-	return s.auditoria.Add(ctx, e)
+	return e
 }
 
 // recordChange records the audit entry and the event of the change that
-// produced c. A failure fails the command before its idempotency record
-// is finished, so the retry records them again.
+// produced c; with Diferir, only the event, which carries what the relay
+// records the rest from. A failure fails the command before its
+// idempotency record is finished, so the retry records them again.
 func (s *Service) recordChange(ctx context.Context, c Cliente) error {
+	if s.diferir {
+		return s.outbox.Add(ctx, EventoDiferido(c, s.now()))
+	}
 	if err := s.recordAuditoria(ctx, c); err != nil {
 		return err
 	}
@@ -251,7 +265,7 @@ func (s *Service) Auditoria(ctx context.Context, id int64, limite *int, cursor s
 	if _, err := s.store.Get(ctx, id); err != nil {
 		return PaginaAuditoria{}, err
 	}
-	entradas, err := s.auditoria.Pagina(ctx, id, cur.V, n+1) // one more tells whether a next page exists
+	entradas, err := s.paginaAuditoria(ctx, id, cur.V, n+1) // one more tells whether a next page exists
 	if err != nil {
 		return PaginaAuditoria{}, err
 	}

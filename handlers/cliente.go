@@ -85,6 +85,11 @@ type Cambio struct {
 	// Registro, when set, is the change's audit record: stores write it on
 	// the customer (Cliente.Registro) in the same write as the change.
 	Registro *RegistroCambio
+	// Leido, when set, is the customer as the caller read it at Version. A
+	// store whose write is conditional on the version may start from it
+	// rather than read the customer again: a change in between makes that
+	// write match nothing, and the store then reads.
+	Leido *Cliente
 }
 
 // Check reports whether a customer at version current satisfies c.

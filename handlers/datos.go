@@ -52,7 +52,7 @@ func (s *Service) Datos(ctx context.Context, id int64) (DatosCliente, error) {
 	})
 	var entradas []EntradaAuditoria
 	for antesDe := int64(0); ; {
-		page, err := s.auditoria.Pagina(ctx, id, antesDe, MaxLimiteAuditoria)
+		page, err := s.paginaAuditoria(ctx, id, antesDe, MaxLimiteAuditoria)
 		if err != nil {
 			return DatosCliente{}, err
 		}

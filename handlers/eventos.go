@@ -44,6 +44,11 @@ type Evento struct {
 	Cliente Cliente
 	// Registrado is when the service recorded the event.
 	Registrado time.Time
+	// Diferido marks the event of a change whose audit entry, report
+	// notice and idempotency result are still to be recorded: the relay
+	// records them from Cliente, which then keeps LastOp and Registro,
+	// before it publishes the event (see diferidos.go).
+	Diferido bool
 }
 
 // EventoDe is the event of the last change applied to c.
@@ -75,6 +80,11 @@ type Outbox interface {
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Evento, error)
 	// Delete forgets published events.
 	Delete(ctx context.Context, ids []string) error
+	// PorOperacion returns the recorded Diferido event of the change made
+	// under idempotency key op, if there is one.
+	PorOperacion(ctx context.Context, op string) (Evento, bool, error)
+	// DeCliente returns customer id's recorded events, by version.
+	DeCliente(ctx context.Context, id int64) ([]Evento, error)
 }
 
 // ClaimOrder groups recorded events (in the order recorded) by customer:
@@ -103,6 +113,16 @@ func ClaimOrder(events []Evento) [][]Evento {
 // broker has them all, or fails.
 type Publisher interface {
 	Publish(ctx context.Context, events []Evento) error
+}
+
+// EventoDiferido is EventoDe for a change that leaves its audit entry,
+// report notice and idempotency result to the relay: c keeps what they
+// are rebuilt from (LastOp, Registro), which the relay strips before it
+// publishes.
+func EventoDiferido(c Cliente, now time.Time) Evento {
+	e := EventoDe(c, now)
+	e.Cliente.Registro, e.Diferido = c.Registro, true
+	return e
 }
 
 // recordEvent records the event of the change that produced c, and its

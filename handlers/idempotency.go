@@ -109,6 +109,11 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 		if rec.Done {
 			return rec.Resultado.Unpack()
 		}
+		if s.diferir {
+			if c, found, err := s.pendiente(ctx, key, hash); err != nil || found {
+				return c, err
+			}
+		}
 		c, applied, err := locate(ctx)
 		if err != nil {
 			return Cliente{}, err
@@ -119,6 +124,9 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 			if err := s.recordChange(ctx, c); err != nil {
 				return Cliente{}, err
 			}
+			if s.diferir {
+				return c, nil
+			}
 			return c, s.idem.Finish(ctx, key, storedResultOf(c, nil))
 		}
 	}
@@ -126,11 +134,15 @@ func (s *Service) idempotent(ctx context.Context, key, hash string,
 		return Cliente{}, err // Begin's record stays open: a retry goes on from it
 	}
 	c, err := apply()
-	if err == nil && c.LastOp == key { // else a no-op: nothing changed
+	changed := err == nil && c.LastOp == key // else a no-op: nothing changed
+	if changed {
 		err = s.recordChange(ctx, c)
 	}
 	if code := ErrorCode(err); code == CodeUnavailable || code == CodeInternal {
 		return c, err // not a final answer: a retry may still succeed
+	}
+	if changed && s.diferir {
+		return c, nil // the relay finishes the record from the event
 	}
 	if ferr := s.idem.Finish(ctx, key, storedResultOf(c, err)); ferr != nil {
 		// The change stands; a retry finds it through locate.
@@ -166,4 +178,25 @@ func (s *Service) locateByID(id int64, key string) func(context.Context) (Client
 		}
 		return s.applied(ctx, key, func() (Cliente, error) { return s.store.Get(ctx, id) })
 	}
+}
+
+// pendiente answers the retry of a request whose idempotency record is not
+// finished, when the relay finishes records (Diferir): the change may
+// stand with its event still in the outbox, or the relay may have
+// finished the record since Begin read it. The relay finishes a record
+// before it deletes the event, so reading the outbox first and the record
+// again after cannot miss both. found is false when neither says the
+// change was made: then the caller goes on as without Diferir (locate,
+// which covers a crash between the change and its event).
+func (s *Service) pendiente(ctx context.Context, key, hash string) (c Cliente, found bool, err error) {
+	e, ok, err := s.outbox.PorOperacion(ctx, key)
+	if err != nil || ok {
+		return e.Cliente, ok, err
+	}
+	rec, started, err := s.idem.Begin(ctx, key, hash, s.now(), s.ttl)
+	if err != nil || started || rec.Hash != hash || !rec.Done {
+		return Cliente{}, false, err
+	}
+	c, err = rec.Resultado.Unpack()
+	return c, true, err
 }

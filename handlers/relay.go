@@ -27,6 +27,11 @@ type Relay struct {
 	// Observe, if set, is told the outcome of every round (for metrics and
 	// logs, which this package does not do).
 	Observe func(published int, err error)
+	// Registros, if set, is where the relay records what Diferido events
+	// left to it, before publishing them (see diferidos.go). A relay
+	// without it leaves such events in the outbox, rather than lose their
+	// records.
+	Registros *Registros
 
 	nudge chan struct{}
 }
@@ -133,7 +138,14 @@ func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	slices.SortStableFunc(events, func(a, b Evento) int {
 		return cmp.Or(cmp.Compare(a.Cliente.ID, b.Cliente.ID), cmp.Compare(a.Cliente.Version, b.Cliente.Version))
 	})
-	if err := r.Publisher.Publish(ctx, events); err != nil {
+	if r.Registros != nil {
+		if err := r.Registros.registrar(ctx, events, r.Now()); err != nil {
+			return 0, err
+		}
+	} else if slices.ContainsFunc(events, func(e Evento) bool { return e.Diferido }) {
+		return 0, errors.New("handlers: the outbox holds events with records to make, and the relay has no Registros")
+	}
+	if err := r.Publisher.Publish(ctx, publicables(events)); err != nil {
 		return 0, err
 	}
 	ids := make([]string, len(events))

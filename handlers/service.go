@@ -63,6 +63,12 @@ type Deps struct {
 	// Reportes keeps the report counters; every change records a notice
 	// in it (see reportes_proyector.go).
 	Reportes ReportesStore
+	// Diferir leaves each change's audit entry, report notice and
+	// idempotency result to the relay, which records them in batches from
+	// the change's outbox event: a change then writes the customer and
+	// its event only (see diferidos.go). Only for a service whose outbox
+	// a Relay with Registros empties.
+	Diferir bool
 }
 
 // Service implements the use cases, one file each. It is safe for
@@ -78,6 +84,7 @@ type Service struct {
 	reportes  ReportesStore
 	// analizador derives report contributions and Lima dates.
 	analizador *Analizador
+	diferir    bool
 }
 
 // NewService returns a Service over d, or an error naming every missing
@@ -98,7 +105,7 @@ func NewService(d Deps) (*Service, error) {
 		return nil, err
 	}
 	return &Service{store: d.Store, historial: d.Historial, outbox: d.Outbox, auditoria: d.Auditoria, idem: d.Idempotency,
-		ttl: d.IdempotencyTTL, now: d.Now, reportes: d.Reportes, analizador: NewAnalizador()}, nil
+		ttl: d.IdempotencyTTL, now: d.Now, reportes: d.Reportes, analizador: NewAnalizador(), diferir: d.Diferir}, nil
 }
 
 func checkID(id int64) error {

@@ -100,16 +100,31 @@ func (d *registroDoc) toHandlers() *handlers.RegistroCambio {
 	return r
 }
 
-func (a *Auditoria) Add(ctx context.Context, e handlers.EntradaAuditoria) error {
+func auditoriaDocOf(e handlers.EntradaAuditoria) auditoriaDoc {
 	reg := registroDocOf(&handlers.RegistroCambio{Fecha: e.Fecha, Autor: e.Autor, Campos: e.Campos})
-	_, err := a.coll.InsertOne(ctx, auditoriaDoc{
+	return auditoriaDoc{
 		ID:        strconv.FormatInt(e.ClienteID, 10) + "-" + strconv.FormatInt(e.Version, 10),
 		ClienteID: e.ClienteID, Version: e.Version, Tipo: e.Tipo, Registro: *reg,
-	})
+	}
+}
+
+func (a *Auditoria) Add(ctx context.Context, e handlers.EntradaAuditoria) error {
+	_, err := a.coll.InsertOne(ctx, auditoriaDocOf(e))
 	if _, dup := duplicateKey(err); dup {
 		return nil
 	}
 	return mapError(err)
+}
+
+var _ handlers.AuditoriaVarias = (*Auditoria)(nil)
+
+// AddVarias is Add of every entry, in ordered inserts (insertarTodos).
+func (a *Auditoria) AddVarias(ctx context.Context, es []handlers.EntradaAuditoria) error {
+	docs := make([]any, len(es))
+	for i, e := range es {
+		docs[i] = auditoriaDocOf(e)
+	}
+	return insertarTodos(ctx, a.coll, docs)
 }
 
 func (a *Auditoria) Pagina(ctx context.Context, clienteID, antesDe int64, limite int) ([]handlers.EntradaAuditoria, error) {
@@ -152,15 +167,7 @@ func (a *Auditoria) Borrar(ctx context.Context, clienteID int64) error {
 }
 
 func (a *Auditoria) find(ctx context.Context, filter bson.D, opts *options.FindOptions) ([]auditoriaDoc, error) {
-	cur, err := a.coll.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, mapError(err)
-	}
-	var docs []auditoriaDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, mapError(err)
-	}
-	return docs, nil
+	return findAll[auditoriaDoc](ctx, a.coll, filter, opts)
 }
 
 func (m *Mongo) Anonimizar(ctx context.Context, id int64, c handlers.Campos, cond handlers.Cambio) (handlers.Cliente, error) {

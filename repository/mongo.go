@@ -222,8 +222,11 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	}
 
 	others := []collIndex{{
-		// Expire deletes idempotency records by age.
+		// Expire deletes idempotency records and results by age.
 		m.db.Collection(idempotencyColl),
+		mongo.IndexModel{Keys: bson.D{{Key: "creado", Value: 1}}, Options: options.Index().SetName("creado")},
+	}, {
+		m.db.Collection(resultadosColl),
 		mongo.IndexModel{Keys: bson.D{{Key: "creado", Value: 1}}, Options: options.Index().SetName("creado")},
 	}}
 	others = append(others, historialIndexes(m.db)...)
@@ -521,7 +524,7 @@ func (m *Mongo) cambiarCampos(ctx context.Context, id int64, c handlers.Campos, 
 func (m *Mongo) cambiar(ctx context.Context, id int64, cond handlers.Cambio,
 	set func(cur handlers.Cliente) (bson.D, error), c handlers.Campos) (handlers.Cliente, error) {
 	for attempt := 1; ; attempt++ {
-		cur, err := m.Get(ctx, id)
+		cur, err := m.actual(ctx, id, cond, attempt)
 		if err != nil {
 			return handlers.Cliente{}, err
 		}
@@ -550,6 +553,19 @@ func (m *Mongo) cambiar(ctx context.Context, id int64, cond handlers.Cambio,
 			return handlers.Cliente{}, handlers.Errorf(handlers.CodeUnavailable, "the customer kept changing")
 		}
 	}
+}
+
+// actual is the customer a change starts from: on the first attempt the
+// one the caller read at the version the change is pinned to
+// (cond.Leido), where the write is conditional on that version
+// (filtroCambio), so a change in between makes it match nothing and the
+// next attempt reads; else the customer as stored now. On FerretDB on
+// SQLite the write is by _id alone, so there it always reads.
+func (m *Mongo) actual(ctx context.Context, id int64, cond handlers.Cambio, attempt int) (handlers.Cliente, error) {
+	if l := cond.Leido; attempt == 1 && m.claves == nil && l != nil && l.ID == id && cond.Version != nil && l.Version == *cond.Version {
+		return *l, nil
+	}
+	return m.Get(ctx, id)
 }
 
 // filtroCambio selects cur for a change only if it is still at the

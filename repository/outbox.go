@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -44,17 +45,55 @@ type eventoDoc struct {
 	ReservadoHasta time.Time `bson:"reservadoHasta"`
 	// Relevo is the token of the Claim call that holds the lease.
 	Relevo []byte `bson:"relevo,omitempty"`
+	// Diferido: the relay records the change's audit entry, notice and
+	// idempotency result from Cliente, which keeps lastOp and registro
+	// only then.
+	Diferido bool `bson:"diferido,omitempty"`
+}
+
+func (d eventoDoc) toHandlers() handlers.Evento {
+	return handlers.Evento{ID: d.ID, Tipo: d.Tipo, Cliente: d.Cliente.toHandlers(), Registrado: d.Registrado.UTC(), Diferido: d.Diferido}
 }
 
 func (o *Outbox) Add(ctx context.Context, e handlers.Evento) error {
 	at := e.Registrado.UTC().Truncate(time.Millisecond)
 	c := clienteDocOf(e.Cliente)
-	c.LastOp = "" // the event carries the change, not the request behind it
-	_, err := o.coll.InsertOne(ctx, eventoDoc{ID: e.ID, Tipo: e.Tipo, Registrado: at, ReservadoHasta: at, Cliente: c})
+	if !e.Diferido {
+		c.LastOp = "" // the event carries the change, not the request behind it
+	}
+	_, err := o.coll.InsertOne(ctx, eventoDoc{ID: e.ID, Tipo: e.Tipo, Registrado: at, ReservadoHasta: at, Cliente: c, Diferido: e.Diferido})
 	if _, dup := duplicateKey(err); dup {
 		return nil
 	}
 	return mapError(err)
+}
+
+// PorOperacion and DeCliente filter on fields without an index of their
+// own: they serve retries and audit reads, and the outbox holds only what
+// the relay has not published yet.
+func (o *Outbox) PorOperacion(ctx context.Context, op string) (handlers.Evento, bool, error) {
+	var d eventoDoc
+	err := o.coll.FindOne(ctx, bson.D{{Key: "cliente.lastOp", Value: op}, {Key: "diferido", Value: true}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return handlers.Evento{}, false, nil
+	}
+	if err != nil {
+		return handlers.Evento{}, false, mapError(err)
+	}
+	return d.toHandlers(), true, nil
+}
+
+func (o *Outbox) DeCliente(ctx context.Context, id int64) ([]handlers.Evento, error) {
+	docs, err := findAll[eventoDoc](ctx, o.coll, bson.D{{Key: "cliente.id", Value: id}},
+		options.Find().SetSort(bson.D{{Key: "cliente.version", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]handlers.Evento, len(docs))
+	for i, d := range docs {
+		out[i] = d.toHandlers()
+	}
+	return out, nil
 }
 
 // claimWindow bounds how many recorded events one Claim reads. A customer's
@@ -70,19 +109,15 @@ const claimWindow = 1000
 func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]handlers.Evento, error) {
 	now = now.UTC().Truncate(time.Millisecond)
 	// Leased events are read too: they hold back their customers' later ones.
-	cur, err := o.coll.Find(ctx, bson.D{},
+	docs, err := findAll[eventoDoc](ctx, o.coll, bson.D{},
 		options.Find().SetSort(bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(claimWindow))
 	if err != nil {
-		return nil, mapError(err)
-	}
-	var docs []eventoDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, mapError(err)
+		return nil, err
 	}
 	all := make([]handlers.Evento, len(docs))
 	leased := make(map[string]bool, len(docs))
 	for i, d := range docs {
-		all[i] = handlers.Evento{ID: d.ID, Tipo: d.Tipo, Cliente: d.Cliente.toHandlers(), Registrado: d.Registrado.UTC()}
+		all[i] = d.toHandlers()
 		leased[d.ID] = d.ReservadoHasta.After(now)
 	}
 	var chosen [][]handlers.Evento // per customer, oldest first
@@ -109,15 +144,11 @@ func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 	if err != nil {
 		return nil, mapError(err)
 	}
-	cur, err = o.coll.Find(ctx, bson.D{{Key: "relevo", Value: token}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, mapError(err)
-	}
-	var heldDocs []struct {
+	heldDocs, err := findAll[struct {
 		ID string `bson:"_id"`
-	}
-	if err := cur.All(ctx, &heldDocs); err != nil {
-		return nil, mapError(err)
+	}](ctx, o.coll, bson.D{{Key: "relevo", Value: token}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, err
 	}
 	held := make(map[string]bool, len(heldDocs))
 	for _, d := range heldDocs {
@@ -152,4 +183,17 @@ func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 func (o *Outbox) Delete(ctx context.Context, ids []string) error {
 	_, err := o.coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
 	return mapError(err)
+}
+
+// findAll decodes every document filter finds in coll.
+func findAll[T any](ctx context.Context, coll *mongo.Collection, filter bson.D, opts *options.FindOptions) ([]T, error) {
+	cur, err := coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	var docs []T
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, mapError(err)
+	}
+	return docs, nil
 }

@@ -219,18 +219,15 @@ func (d loteDoc) toHandlers() handlers.Lote {
 	return l
 }
 
-// Avisar inserts one notice at a time: FerretDB 1.24 stopped answering
-// after unordered multi-document inserts that broke the unique _id
-// (seen here), and a change records one notice anyway.
+// Avisar inserts the notices in ordered inserts (insertarTodos): the
+// relay records a batch's notices at once (handlers.Registros).
 func (r *Reportes) Avisar(ctx context.Context, avisos ...handlers.Aviso) error {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	for _, a := range avisos {
-		_, err := r.avisos.InsertOne(ctx, avisoDocOf(a, now))
-		if err := ignoreDuplicates(err); err != nil {
-			return err
-		}
+	docs := make([]any, len(avisos))
+	for i, a := range avisos {
+		docs[i] = avisoDocOf(a, now)
 	}
-	return nil
+	return insertarTodos(ctx, r.avisos, docs)
 }
 
 // ignoreDuplicates treats an insert refused by a unique _id as done: the

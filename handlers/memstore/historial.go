@@ -168,6 +168,28 @@ func (o *Outbox) Delete(ctx context.Context, ids []string) error {
 	return nil
 }
 
+func (o *Outbox) PorOperacion(ctx context.Context, op string) (handlers.Evento, bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, x := range o.events {
+		if x.e.Diferido && x.e.Cliente.LastOp == op {
+			return x.e, true, nil
+		}
+	}
+	return handlers.Evento{}, false, nil
+}
+
+func (o *Outbox) DeCliente(ctx context.Context, id int64) ([]handlers.Evento, error) {
+	var out []handlers.Evento
+	for _, e := range o.Pending() {
+		if e.Cliente.ID == id {
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b handlers.Evento) int { return cmp.Compare(a.Cliente.Version, b.Cliente.Version) })
+	return out, nil
+}
+
 // Pending returns the events not yet deleted, in the order added.
 func (o *Outbox) Pending() []handlers.Evento {
 	o.mu.Lock()

@@ -20,6 +20,7 @@ func RunOutbox(t *testing.T, newOutbox func(t *testing.T) handlers.Outbox) {
 		{"AddClaimDelete", testOutboxAddClaimDelete},
 		{"Leases", testOutboxLeases},
 		{"ConcurrentRelays", testOutboxConcurrentRelays},
+		{"Diferidos", testOutboxDiferidos},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newOutbox(t)) })
@@ -170,5 +171,44 @@ func testOutboxConcurrentRelays(t *testing.T, o handlers.Outbox) {
 	}
 	if len(claimed) != customers*versions {
 		t.Fatalf("%d of %d events claimed", len(claimed), customers*versions)
+	}
+}
+
+// testOutboxDiferidos: an event with records to make keeps the customer's
+// LastOp and Registro, and is found by its idempotency key and its
+// customer until deleted.
+func testOutboxDiferidos(t *testing.T, o handlers.Outbox) {
+	c := evento(7, 1, handlers.CambioRegistrado).Cliente
+	c.LastOp = "crear-7"
+	c.Registro = &handlers.RegistroCambio{Fecha: fecha, Autor: handlers.Principal{Subject: "ana", ClientID: "consola"},
+		Campos: []handlers.CampoCambiado{{Campo: "nombre", Despues: "Ana"}}}
+	diferido := handlers.EventoDiferido(c, fecha)
+	for _, e := range []handlers.Evento{evento(7, 2, handlers.CambioActualizado), diferido, evento(8, 1, handlers.CambioRegistrado)} {
+		if err := o.Add(ctx(t), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, found, err := o.PorOperacion(ctx(t), "crear-7")
+	if err != nil || !found || got.ID != diferido.ID || !got.Diferido || got.Cliente.LastOp != "crear-7" ||
+		got.Cliente.Registro == nil || got.Cliente.Registro.Autor.Subject != "ana" || !got.Cliente.Registro.Fecha.Equal(fecha) ||
+		len(got.Cliente.Registro.Campos) != 1 || got.Cliente.Registro.Campos[0] != c.Registro.Campos[0] {
+		t.Fatalf("PorOperacion = %+v, %v, %v; want %+v", got, found, err, diferido)
+	}
+	if _, found, err := o.PorOperacion(ctx(t), "otra"); err != nil || found {
+		t.Fatalf("PorOperacion of an unknown key = %v, %v", found, err)
+	}
+	de, err := o.DeCliente(ctx(t), 7)
+	if err != nil || !slices.Equal(ids(de), []string{"7-1", "7-2"}) || !de[0].Diferido || de[1].Diferido {
+		t.Fatalf("DeCliente(7) = %v, %v; want 7-1 (Diferido), 7-2", ids(de), err)
+	}
+	claimed, err := o.Claim(ctx(t), fecha.Add(time.Hour), time.Minute, 10)
+	if err != nil || len(claimed) != 3 || !claimed[0].Diferido || claimed[0].Cliente.LastOp != "crear-7" || claimed[0].Cliente.Registro == nil {
+		t.Fatalf("Claim = %+v, %v; want 7-1 first, with its records", claimed, err)
+	}
+	if err := o.Delete(ctx(t), []string{diferido.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := o.PorOperacion(ctx(t), "crear-7"); err != nil || found {
+		t.Fatalf("PorOperacion after Delete = %v, %v", found, err)
 	}
 }

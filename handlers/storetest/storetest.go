@@ -414,6 +414,25 @@ func testConditional(t *testing.T, s handlers.Store) {
 	if got, err = s.SetActivo(ctx(t), a.ID, false, at(3)); err != nil || got.Version != 3 {
 		t.Fatalf("no-op SetActivo at the current version = %+v, %v", got, err)
 	}
+	// The customer as the caller read it (Leido) is only a start: a
+	// change since is caught as if the store had read it again.
+	leido := got
+	if _, err := s.SetActivo(ctx(t), a.ID, true, at(3)); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(handlers.Cambio) (handlers.Cliente, error){
+		"Replace":    func(c handlers.Cambio) (handlers.Cliente, error) { return s.Replace(ctx(t), a.ID, Campos(3), nil, c) },
+		"SetActivo":  func(c handlers.Cambio) (handlers.Cliente, error) { return s.SetActivo(ctx(t), a.ID, true, c) },
+		"Anonimizar": func(c handlers.Cambio) (handlers.Cliente, error) { return s.Anonimizar(ctx(t), a.ID, Campos(3), c) },
+	} {
+		stale := at(3)
+		stale.Leido = &leido
+		_, err := change(stale)
+		wantCode(t, err, handlers.CodePrecondition, "version")
+		if got, _ := s.Get(ctx(t), a.ID); got.Version != 4 || !got.Activo || got.DNI != Campos(2).DNI {
+			t.Fatalf("%s from a stale read was applied: %+v", name, got)
+		}
+	}
 	// Missing customers are not found, whatever the condition.
 	_, err = s.Replace(ctx(t), 999_999, Campos(3), nil, at(1))
 	wantCode(t, err, handlers.CodeNotFound, "")

@@ -63,12 +63,6 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		return errors.Join(err, stopHTTP())
 	}
 
-	publisher := topics.NewEventPublisher(cluster, cfg.CustomerEventsTopic)
-	relay, err := handlers.NewRelay(handlers.Relay{Outbox: store.Outbox(), Publisher: publisher, Now: time.Now,
-		Lease: 30 * time.Second, Batch: 100, Interval: cfg.EventsRelayInterval, Observe: relayObserver(log, m)})
-	if err != nil {
-		return errors.Join(err, stopHTTP())
-	}
 	projector, err := handlers.NewProjector(handlers.Projector{Store: store, Historial: store.Historial(),
 		Reportes: store.Reportes(), Analizador: handlers.NewAnalizador(), Now: time.Now,
 		Batch: ProjectorBatch, Interval: time.Second, Takeover: 30 * time.Second, Observe: projectorObserver(log)})
@@ -76,7 +70,19 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		return errors.Join(err, stopHTTP())
 	}
 	deps := store.Deps(cfg.IdempotencyTTL, time.Now)
-	deps.Outbox, deps.Reportes = relay.NotifyingOutbox(), projector.NotifyingReportes()
+	deps.Reportes = projector.NotifyingReportes()
+	// A change writes its customer and its event; the relay records the
+	// audit entries, notices and idempotency results of a whole batch at
+	// once (handlers/diferidos.go).
+	deps.Diferir = cfg.DeferRecords
+	publisher := topics.NewEventPublisher(cluster, cfg.CustomerEventsTopic)
+	relay, err := handlers.NewRelay(handlers.Relay{Outbox: store.Outbox(), Publisher: publisher, Now: time.Now,
+		Lease: 30 * time.Second, Batch: 100, Interval: cfg.EventsRelayInterval, Observe: relayObserver(log, m),
+		Registros: &handlers.Registros{Auditoria: deps.Auditoria, Reportes: deps.Reportes, Idempotency: deps.Idempotency}})
+	if err != nil {
+		return errors.Join(err, stopHTTP())
+	}
+	deps.Outbox = relay.NotifyingOutbox()
 	svc, err := handlers.NewService(deps)
 	if err != nil {
 		return errors.Join(err, stopHTTP())

@@ -65,6 +65,12 @@ type Worker struct {
 	// EventsRelayInterval bounds how long a recorded customer event waits
 	// for a relay that missed its nudge (another worker recorded it).
 	EventsRelayInterval time.Duration `env:"EVENTS_RELAY_INTERVAL" envDefault:"1s"`
+	// DeferRecords leaves each change's audit entry, report notice and
+	// idempotency result to the relay (handlers.Deps.Diferir). Every
+	// relay records them, whatever this says; set it false while workers
+	// from before deferred records still run, since their relays would
+	// publish and delete such events without recording what they carry.
+	DeferRecords bool `env:"WORKER_DEFER_RECORDS" envDefault:"true"`
 }
 
 // Edge configures cmd/edge.

@@ -1,0 +1,330 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/event"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/jea/cliente/handlers"
+	"github.com/jea/cliente/handlers/storetest"
+)
+
+// commandCounter counts the commands a client sends, by name.
+type commandCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *commandCounter) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.counts[e.CommandName]++
+	}}
+}
+
+// take returns the counts since the last take and starts again.
+func (c *commandCounter) take() (map[string]int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out, total := c.counts, 0
+	for _, n := range out {
+		total += n
+	}
+	c.counts = map[string]int{}
+	return out, total
+}
+
+func formatCounts(counts map[string]int, n int) string {
+	var parts []string
+	for name, k := range counts {
+		parts = append(parts, fmt.Sprintf("%s %.2f", name, float64(k)/float64(n)))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// monitoredService is a Service on database db whose commands counter
+// counts, built as the worker builds it (repository.Deps, Diferir), and
+// the relay that records what its changes leave to it.
+func monitoredService(t *testing.T, db string, pub handlers.Publisher) (*Mongo, *handlers.Service, *handlers.Relay, *commandCounter) {
+	t.Helper()
+	newStore(t, db) // the schema
+	counter := &commandCounter{counts: map[string]int{}}
+	m, err := connect(testCtx(t), testURI(t), db, options.Client().SetMonitor(counter.monitor()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	deps := m.Deps(time.Hour, time.Now)
+	deps.Diferir = true
+	svc, err := handlers.NewService(deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := handlers.NewRelay(handlers.Relay{Outbox: deps.Outbox, Publisher: pub, Now: time.Now, Lease: time.Millisecond,
+		Batch: 100, Interval: time.Second,
+		Registros: &handlers.Registros{Auditoria: deps.Auditoria, Reportes: deps.Reportes, Idempotency: deps.Idempotency}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter.take()
+	return m, svc, relay, counter
+}
+
+// publisher fails while fail is set, else counts what it publishes.
+type publisher struct {
+	fail      bool
+	published int
+}
+
+func (p *publisher) Publish(ctx context.Context, events []handlers.Evento) error {
+	if p.fail {
+		return handlers.Errorf(handlers.CodeUnavailable, "broker down")
+	}
+	p.published += len(events)
+	return nil
+}
+
+// TestCommandRoundTrips counts the commands a create, an update and a get
+// by id send to the database, each with an idempotency key as the worker
+// always gives one (issue 15: a create was the slowest path), and what
+// the relay sends per event to record what they left to it. Before
+// Diferir a create sent 6.06 (8.06 with key and search documents) and an
+// update 8 (10), reading the customer twice.
+func TestCommandRoundTrips(t *testing.T) {
+	pub := &publisher{}
+	m, svc, relay, counter := monitoredService(t, newDatabase(t), pub)
+	ctx := testCtx(t)
+	const n = 32
+	ptr := func(s string) *string { return &s }
+	datos := func(i int, nombre string) handlers.Datos {
+		c := storetest.Campos(i)
+		return handlers.Datos{DNI: &c.DNI, Nombre: ptr(nombre), Apellido: &c.Apellido, Email: &c.Email, Telefono: &c.Telefono}
+	}
+	ids := make([]int64, n)
+	for i := range n {
+		c, err := svc.Crear(ctx, datos(i, "Ana"), handlers.Cambio{IdempotencyKey: fmt.Sprintf("crear-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = c.ID
+	}
+	creates, perCreate := counter.take()
+	for i, id := range ids {
+		if _, err := svc.Actualizar(ctx, id, datos(i, "Beto"), handlers.Cambio{IdempotencyKey: fmt.Sprintf("actualizar-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	updates, perUpdate := counter.take()
+	for _, id := range ids {
+		if _, err := svc.Obtener(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gets, perGet := counter.take()
+	drain(t, relay)
+	relayed, perRelay := counter.take()
+	t.Logf("per create: %.2f commands (%s)", float64(perCreate)/n, formatCounts(creates, n))
+	t.Logf("per update: %.2f commands (%s)", float64(perUpdate)/n, formatCounts(updates, n))
+	t.Logf("per get: %.2f commands (%s)", float64(perGet)/n, formatCounts(gets, n))
+	t.Logf("relay, per event: %.2f commands (%s)", float64(perRelay)/(2*n), formatCounts(relayed, 2*n))
+
+	// Idempotency begin, the customer, its event; where there are key
+	// and search documents, one insert of both keys and one bucket update.
+	wantCreate := 3.0
+	if m.claves != nil {
+		wantCreate += 2
+	}
+	if got := float64(perCreate) / n; got > wantCreate+1.0/idBlockSize+0.01 {
+		t.Errorf("a create sent %.2f commands, want at most %.2f", got, wantCreate+1.0/idBlockSize)
+	}
+	// Idempotency begin, the read of the customer (its fields before),
+	// the change, its event; where there are key and search documents,
+	// the store reads the customer again (its write is by _id alone) and
+	// updates the search bucket twice.
+	wantUpdate := 4
+	if m.claves != nil {
+		wantUpdate = 7
+	}
+	if perUpdate != wantUpdate*n {
+		t.Errorf("an update sent %.2f commands, want %d", float64(perUpdate)/n, wantUpdate)
+	}
+	checkRecords(t, m, pub, ids, 2)
+}
+
+// drain runs the relay until the outbox is empty.
+func drain(t *testing.T, relay *handlers.Relay) {
+	t.Helper()
+	for {
+		k, err := relay.RunOnce(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			return
+		}
+	}
+}
+
+// checkRecords checks that each customer's changes (created under key
+// crear-<i>, then versions-1 updates) have one audit entry and one notice
+// each, and their create's idempotency record its result.
+func checkRecords(t *testing.T, m *Mongo, pub *publisher, ids []int64, versions int) {
+	t.Helper()
+	ctx := testCtx(t)
+	n := len(ids)
+	if pub.published != versions*n {
+		t.Errorf("published %d events, want %d", pub.published, versions*n)
+	}
+	for i, id := range ids {
+		entradas, err := m.Auditoria().Pagina(ctx, id, 0, 10)
+		if err != nil || len(entradas) != versions {
+			t.Fatalf("customer %d: audit entries %+v, %v; want %d", id, entradas, err, versions)
+		}
+		rec, started, err := m.Idempotency().Begin(ctx, fmt.Sprintf("crear-%d", i), "", time.Now(), time.Hour)
+		if err != nil || started || !rec.Done || rec.Resultado.Cliente == nil || rec.Resultado.Cliente.ID != id {
+			t.Fatalf("customer %d: idempotency record %+v, %v, %v; want done", id, rec, started, err)
+		}
+	}
+	avisos, err := m.Reportes().Avisos(ctx, 10*n)
+	if err != nil || len(avisos) != versions*n {
+		t.Fatalf("%d notices, %v; want %d", len(avisos), err, versions*n)
+	}
+}
+
+// A relay round that crashes after its records (here: the publish
+// fails) leaves its events; the next round records them again, which
+// keeps one of each, and publishes them.
+func TestRelayRecordsAgainAfterACrash(t *testing.T) {
+	pub := &publisher{}
+	m, svc, relay, _ := monitoredService(t, newDatabase(t), pub)
+	ctx := testCtx(t)
+	var ids []int64
+	for i := range 5 {
+		d := storetest.Campos(i)
+		c, err := svc.Crear(ctx, handlers.Datos{DNI: &d.DNI, Nombre: &d.Nombre, Apellido: &d.Apellido, Email: &d.Email},
+			handlers.Cambio{IdempotencyKey: fmt.Sprintf("crear-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	pub.fail = true
+	if _, err := relay.RunOnce(ctx); err == nil {
+		t.Fatal("relay with the broker down: want an error")
+	}
+	pub.fail = false
+	time.Sleep(5 * time.Millisecond) // the failed batch's lease
+	drain(t, relay)
+	checkRecords(t, m, pub, ids, 1)
+}
+
+// FinishVarios records results that Begin reads for a pending record; a
+// result of an earlier request under the same key, whose record expired,
+// is not the new request's.
+func TestFinishVarios(t *testing.T) {
+	ctx := testCtx(t)
+	s := newStore(t, newDatabase(t)).Idempotency()
+	now := time.Now()
+	for _, k := range []string{"a", "b"} {
+		if _, started, err := s.Begin(ctx, k, "h-"+k, now, time.Hour); err != nil || !started {
+			t.Fatalf("Begin(%s) = %v, %v", k, started, err)
+		}
+	}
+	cliente := handlers.Cliente{ID: 7, Version: 1}
+	done := handlers.StoredResult{Cliente: &cliente}
+	// "gone" was swept: nothing to finish, and no error.
+	ts := []handlers.Terminado{{Key: "a", Resultado: done}, {Key: "gone", Resultado: done}}
+	for range 2 { // twice keeps one
+		if err := s.FinishVarios(ctx, ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, started, err := s.Begin(ctx, "a", "h-a", now.Add(time.Minute), time.Hour)
+	if err != nil || started || !rec.Done || rec.Hash != "h-a" || rec.Resultado.Cliente == nil || rec.Resultado.Cliente.ID != 7 {
+		t.Fatalf("Begin(a) after FinishVarios = %+v, %v, %v; want done with customer 7", rec, started, err)
+	}
+	if rec, started, err := s.Begin(ctx, "b", "h-b", now.Add(time.Minute), time.Hour); err != nil || started || rec.Done {
+		t.Fatalf("Begin(b) = %+v, %v, %v; want pending", rec, started, err)
+	}
+	// a's record expires and a new request takes the key over: a's
+	// result is not its answer.
+	later := now.Add(2 * time.Hour)
+	if _, started, err := s.Begin(ctx, "a", "h-new", later, time.Hour); err != nil || !started {
+		t.Fatalf("Begin(a) after expiry = %v, %v; want started", started, err)
+	}
+	if rec, started, err := s.Begin(ctx, "a", "h-new", later.Add(time.Second), time.Hour); err != nil || started || rec.Done {
+		t.Fatalf("Begin(a) again = %+v, %v, %v; want the new request pending", rec, started, err)
+	}
+	if _, err := s.Expire(ctx, later.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, coll := range []*mongo.Collection{s.coll, s.resultados} {
+		if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
+			t.Fatalf("%s after Expire: %d documents, %v", coll.Name(), n, err)
+		}
+	}
+}
+
+// BenchmarkCrear times sequential creates through the service, with the
+// records made by the command itself (sync) or by the relay in batches of
+// up to 100 (diferido, the relay's rounds included), so the two paths
+// compare on one database server.
+func BenchmarkCrear(b *testing.B) {
+	for _, diferir := range []bool{false, true} {
+		name := "sync"
+		if diferir {
+			name = "diferido"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			db := fmt.Sprintf("%s_bench_%d", dbPrefix, dbSeq.Add(1))
+			m, err := Connect(ctx, testURI(b), db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { m.db.Drop(context.Background()); m.Close(context.Background()) }()
+			deps := m.Deps(time.Hour, time.Now)
+			deps.Diferir = diferir
+			svc, err := handlers.NewService(deps)
+			if err != nil {
+				b.Fatal(err)
+			}
+			relay, err := handlers.NewRelay(handlers.Relay{Outbox: deps.Outbox, Publisher: &publisher{}, Now: time.Now, Lease: time.Minute,
+				Batch: 100, Interval: time.Second,
+				Registros: &handlers.Registros{Auditoria: deps.Auditoria, Reportes: deps.Reportes, Idempotency: deps.Idempotency}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				d := storetest.Campos(i)
+				if _, err := svc.Crear(ctx, handlers.Datos{DNI: &d.DNI, Nombre: &d.Nombre, Apellido: &d.Apellido, Email: &d.Email},
+					handlers.Cambio{IdempotencyKey: fmt.Sprintf("crear-%d", i)}); err != nil {
+					b.Fatal(err)
+				}
+				if (i+1)%100 == 0 || i == b.N-1 {
+					for {
+						n, err := relay.RunOnce(ctx)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if n == 0 {
+							break
+						}
+					}
+				}
+			}
+		})
+	}
+}
