@@ -54,7 +54,7 @@ func RunEdge(ctx context.Context, cfg config.Edge, log zerolog.Logger, m Metrics
 	}
 	api := httpapi.New(httpapi.Options{
 		Clientes: clientes, Tokens: tokens, Ready: clientes.Check, Log: log, Registry: m.Registerer,
-		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight,
+		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, MaxWritesInFlight: cfg.MaxWritesInFlight,
 	})
 	current.Store(&api)
 	log.Info().Str("reply_topic", cfg.ReplyTopicOrDefault()).Str("issuer", cfg.AuthIssuer).Msg("edge ready")

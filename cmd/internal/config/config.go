@@ -101,6 +101,10 @@ type Edge struct {
 	// it the edge answers 503 with Retry-After rather than queue them into
 	// timeouts. 0 means no bound.
 	MaxInFlight int `env:"EDGE_MAX_IN_FLIGHT" envDefault:"1024"`
+	// MaxWritesInFlight bounds the requests other than GET among them: a
+	// write costs several reads, and what is admitted is the work left
+	// when an overload ends. 0 means no bound of its own.
+	MaxWritesInFlight int `env:"EDGE_MAX_WRITES_IN_FLIGHT" envDefault:"256"`
 }
 
 // Load fills cfg (a pointer to Worker or Edge) from environ, a list of

@@ -72,3 +72,34 @@ func TestInFlightBeyondTheBoundIs503WithRetryAfter(t *testing.T) {
 		t.Fatalf("after the others finished: %d, want 200", rec.Code)
 	}
 }
+
+func TestWritesHaveABoundOfTheirOwn(t *testing.T) {
+	g := &gateCaller{gate: make(chan struct{}), arrived: make(chan struct{}, 10)}
+	opts := testOptions(g, prometheus.NewRegistry())
+	opts.RequestTimeout, opts.MaxInFlight, opts.MaxWritesInFlight = 10*time.Second, 10, 1
+	h := withToken(New(opts))
+	do := func(method, path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		return rec
+	}
+
+	var wg sync.WaitGroup
+	var held, read *httptest.ResponseRecorder
+	wg.Add(2)
+	go func() { defer wg.Done(); held = do(http.MethodDelete, "/cliente/1") }()
+	<-g.arrived
+	if over := do(http.MethodDelete, "/cliente/2"); over.Code != http.StatusServiceUnavailable || over.Header().Get("Retry-After") != "1" {
+		t.Fatalf("a second write at the writes' bound: %d, Retry-After %q; want 503", over.Code, over.Header().Get("Retry-After"))
+	}
+	go func() { defer wg.Done(); read = do(http.MethodGet, "/cliente/1") }()
+	<-g.arrived // a read is still admitted
+	close(g.gate)
+	wg.Wait()
+	if held.Code >= 300 || read.Code != http.StatusOK {
+		t.Fatalf("held write %d, read %d", held.Code, read.Code)
+	}
+	if rec := do(http.MethodDelete, "/cliente/2"); rec.Code >= 300 {
+		t.Fatalf("a write after the first finished: %d", rec.Code)
+	}
+}
