@@ -19,13 +19,13 @@ import (
 //   - MongoDB answers {_id: {$in: ids}} from the _id index: one query.
 //   - FerretDB on SQLite finds by a string _id without a scan, and scans
 //     for anything else, $in included: one read by _id each, in parallel.
-//   - FerretDB 1.24 on PostgreSQL scans the table for every query, a read
-//     by _id included (it filters with jsonb @>, which the btree indexes
-//     it creates cannot serve), and does not hand $in to PostgreSQL at
-//     all, decoding every document itself. An equality it does hand
-//     down. So customers, totals and contributions carry grupo, their id
-//     divided by grupoSize, and the ids of one group are read with one
-//     {grupo: g} query: a scan per group instead of one per id.
+//   - FerretDB 1.24 on PostgreSQL does not hand $in to PostgreSQL at all,
+//     decoding every document itself. An equality it does hand down (as
+//     jsonb @>, which only the GIN twins of deploy/local/ferretdb-gin.sql
+//     serve; without them every query scans the table). So customers,
+//     totals and contributions carry grupo, their id divided by
+//     grupoSize, and the ids of one group are read with one {grupo: g}
+//     query: one index scan (grupoIndex) instead of one query per id.
 //
 // Documents stored before grupo existed are not found by a group read;
 // where that can be (customers, totals), every id a group read misses is
