@@ -137,6 +137,7 @@ infra-status: ## what of the infrastructure runs and answers
 
 test-infra: infra-up ## end-to-end, broker, store, access-control and token tests against the real infra (left running)
 	$(AS_KAFKA_ADMIN) SPRING_INTEROP=1 INFRA_DIR='$(INFRA_DIR)' KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) \
+	  INFRA_POSTGRESQL_URL=postgres://postgres@127.0.0.1:$(INFRA_PG_PORT)/ferretdb \
 	  $(GO) test -count=1 -p 1 -timeout 20m ./cmd/dev ./topics/... ./repository/... ./cmd/internal/infratest
 
 test-faults: infra-up ## kill -9, takeover, broker restart, database stop, SIGTERM: real processes on the real infra
