@@ -49,10 +49,12 @@ func (a ACL) String() string {
 
 // ServiceACLs is the least-privilege matrix of the default topic names:
 // the worker reads requests and sales events as its group and writes
-// replies, dead letters and customer events; the edge writes requests and
-// reads its own reply topics; the sales service writes requests and sales
-// events, reads its own reply topics, and follows customer events with
-// groups of its own. Nobody else may do any of it (only super users).
+// replies, dead letters and customer events; the edge writes requests,
+// administration ones included (it checks the caller's admin scope), and
+// reads its own reply topics; the sales service writes queries and sales
+// events (it changes no customer), reads its own reply topics, and
+// follows customer events with groups of its own. Nobody else may do any
+// of it (only super users).
 func ServiceACLs(p Principals) []ACL {
 	rw := func(user, name string, prefixed bool, ops ...string) ACL {
 		return ACL{User: user, Name: name, Prefixed: prefixed, Ops: ops}
@@ -60,6 +62,7 @@ func ServiceACLs(p Principals) []ACL {
 	return []ACL{
 		rw(p.Worker, DefaultCommandTopic, false, "Read", "Describe", "Create"),
 		rw(p.Worker, DefaultQueryTopic, false, "Read", "Describe", "Create"),
+		rw(p.Worker, DefaultAdminTopic, false, "Read", "Describe", "Create"),
 		rw(p.Worker, DefaultSalesEventsTopic, false, "Read", "Describe", "Create"),
 		rw(p.Worker, "cliente.dlq", false, "Write", "Describe", "Create"),
 		rw(p.Worker, DefaultCustomerEventsTopic, false, "Write", "Describe", "Create"),
@@ -69,9 +72,9 @@ func ServiceACLs(p Principals) []ACL {
 
 		rw(p.Edge, DefaultCommandTopic, false, "Write", "Describe"),
 		rw(p.Edge, DefaultQueryTopic, false, "Write", "Describe"),
+		rw(p.Edge, DefaultAdminTopic, false, "Write", "Describe"),
 		rw(p.Edge, EdgeReplyPrefix, true, "Read", "Describe", "Create"),
 
-		rw(p.Ventas, DefaultCommandTopic, false, "Write", "Describe"),
 		rw(p.Ventas, DefaultQueryTopic, false, "Write", "Describe"),
 		rw(p.Ventas, DefaultSalesEventsTopic, false, "Write", "Describe"),
 		rw(p.Ventas, VentasReplyPrefix, true, "Read", "Describe", "Create"),

@@ -71,7 +71,7 @@ func TestSCRAMRoundTrip(t *testing.T) {
 	}
 	svc := memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now})
 	go topics.Consume(ctx, topics.ConsumerConfig{Cluster: good, GroupID: "g", Topic: "q", Concurrency: 1,
-		Handler: topics.Dispatcher(svc), Log: zerolog.Nop(), DrainTimeout: time.Second})
+		Handler: topics.Dispatcher(svc, topics.ServiceRequests), Log: zerolog.Nop(), DrainTimeout: time.Second})
 	req, err := topics.NewRequester(ctx, topics.RequesterConfig{Cluster: good, CommandTopic: "q", QueryTopic: "q", ReplyTopic: "r", Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)

@@ -109,6 +109,8 @@ func FuzzDispatch(f *testing.F) {
 		`{"type":"cliente.crear","data":{"dni":"10117410-2","nombre":"Ana","email":"a@b.pe"}}`,
 		`{"type":"cliente.actualizar","data":{"id":1,"dni":"10117410","nombre":"Ana","email":"a@b.pe","activo":false}}`,
 		`{"type":"cliente.eliminar","data":{"id":1}}`,
+		`{"type":"cliente.anonimizar","data":{"id":1}}`,
+		`{"type":"cliente.auditoria","data":{"id":1,"limite":0}}`,
 		`{"type":"cliente.obtenerPorDni","data":{"dni":{"$ne":""}}}`,
 		`{"type":"cliente.listar","data":{"activo":true,"limite":-1}}`,
 		`{"type":"cliente.obtener","data":null}`,
@@ -117,25 +119,33 @@ func FuzzDispatch(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	svc := memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now})
-	h := Dispatcher(svc)
+	hs := []Handler{Dispatcher(svc, ServiceRequests), Dispatcher(svc, AdminRequests)}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m := Message{Body: body, Type: peekType(body)}
-		res, err := h(context.Background(), m)
-		reply := NewReply(m.Type, res, err)
-		switch reply.Status {
-		case StatusOK:
-			if reply.Error != nil || len(reply.Data) == 0 || !known(reply.Type) {
-				t.Fatalf("ok reply %+v", reply)
-			}
-		case StatusError:
-			if reply.Error == nil || !reply.Error.Code.Known() || reply.Error.Message == "" {
-				t.Fatalf("error reply %+v", reply)
-			}
-		default:
-			t.Fatalf("status %q", reply.Status)
-		}
-		if _, err := json.Marshal(reply); err != nil {
-			t.Fatal(err)
+		for _, h := range hs {
+			res, err := h(context.Background(), m)
+			checkReply(t, NewReply(m.Type, res, err))
 		}
 	})
+}
+
+// checkReply fails t unless reply is ok with data of a known type, or a
+// well-formed error.
+func checkReply(t *testing.T, reply Reply) {
+	t.Helper()
+	switch reply.Status {
+	case StatusOK:
+		if reply.Error != nil || len(reply.Data) == 0 || !known(reply.Type) {
+			t.Fatalf("ok reply %+v", reply)
+		}
+	case StatusError:
+		if reply.Error == nil || !reply.Error.Code.Known() || reply.Error.Message == "" {
+			t.Fatalf("error reply %+v", reply)
+		}
+	default:
+		t.Fatalf("status %q", reply.Status)
+	}
+	if _, err := json.Marshal(reply); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -62,7 +62,7 @@ func TestContractExamples(t *testing.T) {
 	prefix := strings.TrimSuffix(s.cmdTopic, "cmd")
 	r := &replayer{
 		brokers:    s.brokers,
-		topics:     map[string]string{"cliente.comandos": s.cmdTopic, "cliente.consultas": prefix + "qry"},
+		topics:     map[string]string{"cliente.comandos": s.cmdTopic, "cliente.consultas": prefix + "qry", "cliente.admin": prefix + "adm"},
 		replyTopic: prefix + "ventas.replies",
 		readers:    map[int]*kafka.Reader{},
 		ids:        map[string]string{},

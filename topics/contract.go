@@ -18,6 +18,11 @@ import (
 const (
 	DefaultCommandTopic = "cliente.comandos"
 	DefaultQueryTopic   = "cliente.consultas"
+	// DefaultAdminTopic carries the administration operations (audit
+	// trail, data export, anonymisation), and only them: its own topic so
+	// that the broker's ACLs can keep them to the edge, which checks the
+	// caller's admin scope, away from every other Kafka user.
+	DefaultAdminTopic = "cliente.admin"
 	// DefaultSalesEventsTopic is where the sales service announces sales;
 	// the worker consumes it into purchase history.
 	DefaultSalesEventsTopic = "ventas.eventos"

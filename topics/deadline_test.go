@@ -44,7 +44,7 @@ func TestRequestPastItsDeadlineIsNotApplied(t *testing.T) {
 	store := memstore.New()
 	svc := memstore.Service(handlers.Deps{Store: store, Now: time.Now, Idempotency: memstore.NewIdempotency(), IdempotencyTTL: time.Hour})
 	reg := prometheus.NewRegistry()
-	h := topics.Chain(topics.Dispatcher(svc), topics.Observe(log, topics.NewWorkerMetrics(reg)), topics.Recover(log),
+	h := topics.Chain(topics.Dispatcher(svc, topics.ServiceRequests), topics.Observe(log, topics.NewWorkerMetrics(reg)), topics.Recover(log),
 		topics.Deadlines(time.Now), topics.Retry(topics.RetryPolicy{Attempts: 2, Backoff: 10 * time.Millisecond, Max: 10 * time.Millisecond}))
 	done := make(chan struct{}, 2)
 	for _, c := range []topics.ConsumerConfig{{Topic: cmd, Ordered: true}, {Topic: qry}} {

@@ -46,15 +46,33 @@ func Chain(h Handler, mws ...Middleware) Handler {
 	return h
 }
 
+// Requests says which operations a request topic serves.
+type Requests int
+
+const (
+	// ServiceRequests: the command and query topics serve every operation
+	// but the administration ones.
+	ServiceRequests Requests = iota
+	// AdminRequests: the admin topic serves the administration operations
+	// only.
+	AdminRequests
+)
+
 // Dispatcher decodes each request and runs the operation its type names
-// (see operations).
-func Dispatcher(svc *handlers.Service) Handler {
+// (see operations), if it is one of the operations served (see Requests).
+// The broker's ACLs decide who may write to which topic, so an
+// administration operation arriving on another topic is refused: whoever
+// sent it there may not have the right to send it at all.
+func Dispatcher(svc *handlers.Service, served Requests) Handler {
 	return func(ctx context.Context, m Message) (any, error) {
 		req, reason, err := decodeRequest(m.Body)
 		if err != nil {
 			return nil, deadLetter(reason, err)
 		}
 		op := operations[req.Type]
+		if op.admin != (served == AdminRequests) {
+			return nil, wrongTopic(req.Type, op.admin)
+		}
 		if op.command {
 			key, err := CommandKey(req, m)
 			if err != nil {
@@ -64,6 +82,17 @@ func Dispatcher(svc *handlers.Service) Handler {
 		}
 		return op.run(ctx, svc, req)
 	}
+}
+
+// wrongTopic is the refusal of a request sent to a topic that does not
+// serve its type.
+func wrongTopic(t Type, admin bool) error {
+	msg := fmt.Sprintf("%s is served on the admin topic only", t)
+	if !admin {
+		msg = fmt.Sprintf("%s is not served on the admin topic", t)
+	}
+	return &handlers.Error{Code: handlers.CodeInvalid, Message: msg,
+		Fields: []handlers.FieldError{{Field: "type", Message: msg}}}
 }
 
 // MaxIdempotencyKeyLen bounds a caller's idempotency key.

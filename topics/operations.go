@@ -13,6 +13,9 @@ import (
 // case.
 type operation struct {
 	command bool
+	// admin operations are served on the admin topic only (see
+	// DefaultAdminTopic), and only they are.
+	admin bool
 	// run decodes req's payload and calls the use case. A payload that does
 	// not decode is a poison error before anything runs.
 	run func(ctx context.Context, svc *handlers.Service, req Request) (any, error)
@@ -51,15 +54,15 @@ var operations = map[Type]operation{
 	TypeResumen: query(func(s *handlers.Service, ctx context.Context, p ID) (handlers.Resumen, error) {
 		return s.Resumen(ctx, p.ID)
 	}),
-	TypeAuditoria: query(func(s *handlers.Service, ctx context.Context, p Auditoria) (handlers.PaginaAuditoria, error) {
+	TypeAuditoria: admin(query(func(s *handlers.Service, ctx context.Context, p Auditoria) (handlers.PaginaAuditoria, error) {
 		return s.Auditoria(ctx, p.ID, p.Limite, p.Cursor)
-	}),
-	TypeDatos: query(func(s *handlers.Service, ctx context.Context, p ID) (handlers.DatosCliente, error) {
+	})),
+	TypeDatos: admin(query(func(s *handlers.Service, ctx context.Context, p ID) (handlers.DatosCliente, error) {
 		return s.Datos(ctx, p.ID)
-	}),
-	TypeAnonimizar: command(func(s *handlers.Service, ctx context.Context, p ID, c handlers.Cambio) (handlers.Cliente, error) {
+	})),
+	TypeAnonimizar: admin(command(func(s *handlers.Service, ctx context.Context, p ID, c handlers.Cambio) (handlers.Cliente, error) {
 		return s.Anonimizar(ctx, p.ID, c)
-	}),
+	})),
 	// Listing everyone needs no payload.
 	TypeListar: optional(query((*handlers.Service).Listar)),
 	TypeBuscar: query((*handlers.Service).Buscar),
@@ -80,6 +83,15 @@ func known(t Type) bool {
 
 // isCommand reports whether t changes state.
 func isCommand(t Type) bool { return operations[t].command }
+
+// isAdmin reports whether t is an administration operation.
+func isAdmin(t Type) bool { return operations[t].admin }
+
+// admin marks op as an administration operation.
+func admin(op operation) operation {
+	op.admin = true
+	return op
+}
 
 // query registers a read: its payload P and the use case it calls, often
 // a method expression such as (*handlers.Service).Listar.

@@ -26,6 +26,9 @@ type RequesterConfig struct {
 	Cluster      Cluster
 	CommandTopic string
 	QueryTopic   string
+	// AdminTopic is where the administration operations go; a requester
+	// without one cannot send them.
+	AdminTopic string
 	// ReplyTopic is this requester's own topic, created with one partition
 	// if missing. Sharing it between live requesters is harmless (each
 	// drops replies it did not ask for) but wasteful.
@@ -136,7 +139,13 @@ func (r *Requester) Call(ctx context.Context, c Call) (Reply, error) {
 		return Reply{}, handlers.Wrap(handlers.CodeInternal, err, "cannot encode request")
 	}
 	topic := r.cfg.QueryTopic
-	if isCommand(c.Type) {
+	switch {
+	case isAdmin(c.Type):
+		if topic = r.cfg.AdminTopic; topic == "" {
+			return Reply{}, handlers.Wrap(handlers.CodeInternal, errors.New("topics: requester has no AdminTopic"),
+				"this client cannot send administration requests")
+		}
+	case isCommand(c.Type):
 		topic = r.cfg.CommandTopic
 	}
 	id := make([]byte, 16)
@@ -251,7 +260,11 @@ func (r *Requester) Check(ctx context.Context) error {
 		return errors.New("reply reader stopped")
 	default:
 	}
-	return CheckTopics(ctx, r.cfg.Cluster, r.cfg.CommandTopic, r.cfg.QueryTopic, r.cfg.ReplyTopic)
+	names := []string{r.cfg.CommandTopic, r.cfg.QueryTopic, r.cfg.ReplyTopic}
+	if r.cfg.AdminTopic != "" {
+		names = append(names, r.cfg.AdminTopic)
+	}
+	return CheckTopics(ctx, r.cfg.Cluster, names...)
 }
 
 // Close stops reading replies and flushes the writer; calls still waiting

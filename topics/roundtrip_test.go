@@ -40,7 +40,7 @@ func brokers(t *testing.T) topics.Cluster {
 }
 
 // provision creates uniquely named topics <prefix>cmd and <prefix>qry (3
-// partitions) and <prefix>dlq on the test's broker.
+// partitions), <prefix>adm and <prefix>dlq on the test's broker.
 func provision(t *testing.T, ctx context.Context) (zerolog.Logger, topics.Cluster, string) {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
@@ -51,6 +51,7 @@ func provision(t *testing.T, ctx context.Context) (zerolog.Logger, topics.Cluste
 	if err := topics.EnsureTopics(ctx, bs, log,
 		topics.TopicSpec{Name: prefix + "cmd", Partitions: 3, ReplicationFactor: 1},
 		topics.TopicSpec{Name: prefix + "qry", Partitions: 3, ReplicationFactor: 1},
+		topics.TopicSpec{Name: prefix + "adm", Partitions: 1, ReplicationFactor: 1},
 		topics.TopicSpec{Name: prefix + "dlq", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -64,28 +65,33 @@ type stack struct {
 	dlqTopic  string
 }
 
-// startStack provisions uniquely named topics, runs command and query
-// consumers over a memstore-backed service, and returns a requester.
+// startStack provisions uniquely named topics, runs command, query and
+// admin consumers over a memstore-backed service, and returns a requester.
 func startStack(t *testing.T, svc *handlers.Service) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log, bs, prefix := provision(t, ctx)
-	cmd, qry := prefix+"cmd", prefix+"qry"
+	cmd, qry, adm := prefix+"cmd", prefix+"qry", prefix+"adm"
 	startCtx, startCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer startCancel()
 	reg := prometheus.NewRegistry()
 	dl := topics.NewDeadLetters(bs, prefix+"dlq", log, reg)
-	h := topics.Chain(topics.Dispatcher(svc), topics.Observe(log, topics.NewWorkerMetrics(reg)), dl.Middleware(), topics.Recover(log))
-	done := make(chan struct{}, 2)
-	for _, c := range []topics.ConsumerConfig{
-		{Topic: cmd, Ordered: true},
-		{Topic: qry},
-	} {
-		c.Cluster, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = bs, prefix+"g", 4, h, log, 5*time.Second
+	metrics := topics.NewWorkerMetrics(reg)
+	h := func(served topics.Requests) topics.Handler {
+		return topics.Chain(topics.Dispatcher(svc, served), topics.Observe(log, metrics), dl.Middleware(), topics.Recover(log))
+	}
+	consumers := []topics.ConsumerConfig{
+		{Topic: cmd, Ordered: true, Handler: h(topics.ServiceRequests)},
+		{Topic: qry, Handler: h(topics.ServiceRequests)},
+		{Topic: adm, Ordered: true, Handler: h(topics.AdminRequests)},
+	}
+	done := make(chan struct{}, len(consumers))
+	for _, c := range consumers {
+		c.Cluster, c.GroupID, c.Concurrency, c.Log, c.DrainTimeout = bs, prefix+"g", 4, log, 5*time.Second
 		go func() { topics.Consume(ctx, c); done <- struct{}{} }()
 	}
 	req, err := topics.NewRequester(startCtx, topics.RequesterConfig{
-		Cluster: bs, CommandTopic: cmd, QueryTopic: qry, ReplyTopic: prefix + "replies", Log: log,
+		Cluster: bs, CommandTopic: cmd, QueryTopic: qry, AdminTopic: adm, ReplyTopic: prefix + "replies", Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +100,7 @@ func startStack(t *testing.T, svc *handlers.Service) *stack {
 		req.Close()
 		cancel()
 		defer dl.Close()
-		for range 2 {
+		for range consumers {
 			select {
 			case <-done:
 			case <-time.After(20 * time.Second):

@@ -43,7 +43,7 @@ func startService(t *testing.T, svc *handlers.Service, sales topics.SalesService
 		cancel()
 		t.Fatal(err)
 	}
-	h := topics.Chain(topics.Dispatcher(svc), topics.Recover(zerolog.Nop()), topics.Observe(zerolog.Nop(), topics.NewWorkerMetrics(prometheus.NewRegistry())))
+	h := topics.Chain(topics.Dispatcher(svc, topics.ServiceRequests), topics.Recover(zerolog.Nop()), topics.Observe(zerolog.Nop(), topics.NewWorkerMetrics(prometheus.NewRegistry())))
 	consumers := []topics.ConsumerConfig{{Topic: cmd, Ordered: true, Handler: h}, {Topic: qry, Handler: h},
 		{Topic: salesTopic, Ordered: true, LaneKey: topics.SalesEventLane, Handler: topics.SalesEvents(sales)}}
 	var wg sync.WaitGroup

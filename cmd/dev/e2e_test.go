@@ -137,6 +137,7 @@ func testEnviron(dataDir string, id int64) []string {
 		"TOPIC_PARTITIONS=3",
 		fmt.Sprintf("TOPIC_COMMANDS=e2e.%d.comandos", id),
 		fmt.Sprintf("TOPIC_QUERIES=e2e.%d.consultas", id),
+		fmt.Sprintf("TOPIC_ADMIN=e2e.%d.admin", id),
 		fmt.Sprintf("REPLY_TOPIC=e2e.%d.respuestas", id),
 		fmt.Sprintf("TOPIC_SALES_EVENTS=e2e.%d.ventas", id),
 		fmt.Sprintf("TOPIC_CUSTOMER_EVENTS=e2e.%d.eventos", id),
@@ -715,7 +716,7 @@ func TestGatewayTimeout(t *testing.T) {
 		"METRICS_ADDR=127.0.0.1:0", "AUTH_ISSUER=" + issuerURL, "AUTH_AUDIENCE=" + audience,
 		"KAFKA_SASL_MECHANISM=" + os.Getenv("KAFKA_SASL_MECHANISM"), "KAFKA_SASL_USERNAME=" + os.Getenv("KAFKA_SASL_USERNAME"),
 		"KAFKA_SASL_PASSWORD=" + os.Getenv("KAFKA_SASL_PASSWORD"),
-		"TOPIC_COMMANDS=" + prefix + "cmd", "TOPIC_QUERIES=" + prefix + "qry", "REPLY_TOPIC=" + prefix + "replies",
+		"TOPIC_COMMANDS=" + prefix + "cmd", "TOPIC_QUERIES=" + prefix + "qry", "TOPIC_ADMIN=" + prefix + "adm", "REPLY_TOPIC=" + prefix + "replies",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -101,6 +101,7 @@ func newScenario(t *testing.T, name string, extra ...string) *scenario {
 		"MONGODB_DATABASE=faults_" + strings.ReplaceAll(id, "-", "_"),
 		"TOPIC_COMMANDS=faults." + id + ".comandos",
 		"TOPIC_QUERIES=faults." + id + ".consultas",
+		"TOPIC_ADMIN=faults." + id + ".admin",
 		"TOPIC_DEAD_LETTER=faults." + id + ".dlq",
 		"TOPIC_SALES_EVENTS=faults." + id + ".ventas",
 		"TOPIC_CUSTOMER_EVENTS=faults." + id + ".eventos",

@@ -44,8 +44,10 @@ type Config struct {
 	Cluster topics.Cluster
 	// ReplyTopic must be this instance's own; it is created if missing.
 	ReplyTopic string
-	// CommandTopic and QueryTopic default to the service's defaults.
-	CommandTopic, QueryTopic string
+	// CommandTopic, QueryTopic and AdminTopic default to the service's
+	// defaults. Only a user the broker lets write to the admin topic can
+	// call Auditoria, Datos and Anonimizar.
+	CommandTopic, QueryTopic, AdminTopic string
 	// ReplicationFactor of the reply topic if it has to be created.
 	ReplicationFactor int
 	// Timeout bounds each call (a caller's earlier deadline wins); default 5 s.
@@ -75,11 +77,14 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.QueryTopic == "" {
 		cfg.QueryTopic = topics.DefaultQueryTopic
 	}
+	if cfg.AdminTopic == "" {
+		cfg.AdminTopic = topics.DefaultAdminTopic
+	}
 	if cfg.ReplyTopic == "" {
 		return nil, errors.New("client: ReplyTopic is required (one per instance)")
 	}
 	req, err := topics.NewRequester(ctx, topics.RequesterConfig{
-		Cluster: cfg.Cluster, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
+		Cluster: cfg.Cluster, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic, AdminTopic: cfg.AdminTopic,
 		ReplyTopic: cfg.ReplyTopic, ReplicationFactor: cfg.ReplicationFactor, Log: cfg.Log,
 	})
 	if err != nil {

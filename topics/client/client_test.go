@@ -22,11 +22,11 @@ import (
 // demo is a customer service (worker loop over an in-memory store) on a
 // broker: KAFKA_BROKERS when set, else an in-process kfake.
 type demo struct {
-	brokers  topics.Cluster
-	prefix   string
-	svc      *handlers.Service
-	stop     func()
-	cmd, qry string
+	brokers       topics.Cluster
+	prefix        string
+	svc           *handlers.Service
+	stop          func()
+	cmd, qry, adm string
 }
 
 func startDemo() (*demo, error) {
@@ -46,21 +46,29 @@ func startDemo() (*demo, error) {
 		closers = append(closers, b.Close)
 		d.brokers = topics.Cluster{Brokers: b.Addrs()}
 	}
-	d.cmd, d.qry = d.prefix+"comandos", d.prefix+"consultas"
+	d.cmd, d.qry, d.adm = d.prefix+"comandos", d.prefix+"consultas", d.prefix+"admin"
 	ctx, cancel := context.WithCancel(context.Background())
 	setup, setupCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer setupCancel()
 	if err := topics.EnsureTopics(setup, d.brokers, zerolog.Nop(),
 		topics.TopicSpec{Name: d.cmd, Partitions: 3, ReplicationFactor: 1},
-		topics.TopicSpec{Name: d.qry, Partitions: 3, ReplicationFactor: 1}); err != nil {
+		topics.TopicSpec{Name: d.qry, Partitions: 3, ReplicationFactor: 1},
+		topics.TopicSpec{Name: d.adm, Partitions: 1, ReplicationFactor: 1}); err != nil {
 		cancel()
 		return nil, err
 	}
 	d.svc = memstore.Service(handlers.Deps{Store: memstore.New(), Now: time.Now})
-	h := topics.Chain(topics.Dispatcher(d.svc), topics.Recover(zerolog.Nop()), topics.Observe(zerolog.Nop(), topics.NewWorkerMetrics(prometheus.NewRegistry())))
+	metrics := topics.NewWorkerMetrics(prometheus.NewRegistry())
+	h := func(served topics.Requests) topics.Handler {
+		return topics.Chain(topics.Dispatcher(d.svc, served), topics.Recover(zerolog.Nop()), topics.Observe(zerolog.Nop(), metrics))
+	}
 	var wg sync.WaitGroup
-	for _, c := range []topics.ConsumerConfig{{Topic: d.cmd, Ordered: true}, {Topic: d.qry}} {
-		c.Cluster, c.GroupID, c.Concurrency, c.Handler, c.Log, c.DrainTimeout = d.brokers, d.prefix+"g", 4, h, zerolog.Nop(), 5*time.Second
+	for _, c := range []topics.ConsumerConfig{
+		{Topic: d.cmd, Ordered: true, Handler: h(topics.ServiceRequests)},
+		{Topic: d.qry, Handler: h(topics.ServiceRequests)},
+		{Topic: d.adm, Ordered: true, Handler: h(topics.AdminRequests)},
+	} {
+		c.Cluster, c.GroupID, c.Concurrency, c.Log, c.DrainTimeout = d.brokers, d.prefix+"g", 4, zerolog.Nop(), 5*time.Second
 		wg.Add(1)
 		go func() { defer wg.Done(); topics.Consume(ctx, c) }()
 	}
@@ -76,7 +84,7 @@ func startDemo() (*demo, error) {
 
 func (d *demo) newClient(ctx context.Context, timeout time.Duration) (*client.Client, error) {
 	return client.New(ctx, client.Config{
-		Cluster: d.brokers, CommandTopic: d.cmd, QueryTopic: d.qry,
+		Cluster: d.brokers, CommandTopic: d.cmd, QueryTopic: d.qry, AdminTopic: d.adm,
 		ReplyTopic: d.prefix + fmt.Sprintf("respuestas.%d", time.Now().UnixNano()), Timeout: timeout, Log: zerolog.Nop(),
 	})
 }

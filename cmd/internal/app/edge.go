@@ -45,7 +45,7 @@ func RunEdge(ctx context.Context, cfg config.Edge, log zerolog.Logger, m Metrics
 		return stop(err)
 	}
 	clientes, err := client.New(ctx, client.Config{
-		Cluster: cluster, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic,
+		Cluster: cluster, CommandTopic: cfg.CommandTopic, QueryTopic: cfg.QueryTopic, AdminTopic: cfg.AdminTopic,
 		ReplyTopic: cfg.ReplyTopicOrDefault(), ReplicationFactor: cfg.ReplicationFactor,
 		Timeout: cfg.RequestTimeout, Log: log,
 	})

@@ -87,6 +87,6 @@ func observeWorker(ctx context.Context, cfg config.Worker, cluster topics.Cluste
 	go newOutboxMetrics(m.Registerer, outbox, time.Now, log).run(ctx, observeInterval)
 	go topics.NewLagMonitor(m.Registerer, topics.LagConfig{
 		Cluster: cluster, GroupID: cfg.Group, Interval: observeInterval, Log: log,
-		Topics: []string{cfg.CommandTopic, cfg.QueryTopic, cfg.SalesEventsTopic},
+		Topics: []string{cfg.CommandTopic, cfg.QueryTopic, cfg.AdminTopic, cfg.SalesEventsTopic},
 	}).Run(ctx)
 }

@@ -58,7 +58,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	spec := func(name string) topics.TopicSpec {
 		return topics.TopicSpec{Name: name, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}
 	}
-	if err := topics.EnsureTopics(ctx, cluster, log, spec(cfg.CommandTopic), spec(cfg.QueryTopic), spec(cfg.DeadLetterTopic),
+	if err := topics.EnsureTopics(ctx, cluster, log, spec(cfg.CommandTopic), spec(cfg.QueryTopic), spec(cfg.AdminTopic), spec(cfg.DeadLetterTopic),
 		spec(cfg.SalesEventsTopic), spec(cfg.CustomerEventsTopic)); err != nil {
 		return errors.Join(err, stopHTTP())
 	}
@@ -97,12 +97,15 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	deadLetters := topics.NewDeadLetters(cluster, cfg.DeadLetterTopic, log, m.Registerer)
 	defer deadLetters.Close()
 	// Outermost first: observe what the dead-lettering and recovery decided.
-	requests := topics.Chain(topics.Dispatcher(svc),
-		topics.Observe(log, topics.NewWorkerMetrics(m.Registerer)),
-		deadLetters.Middleware(),
-		topics.Recover(log),
-		topics.Deadlines(time.Now),
-		topics.Retry(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
+	workerMetrics := topics.NewWorkerMetrics(m.Registerer)
+	requests := func(served topics.Requests) topics.Handler {
+		return topics.Chain(topics.Dispatcher(svc, served),
+			topics.Observe(log, workerMetrics),
+			deadLetters.Middleware(),
+			topics.Recover(log),
+			topics.Deadlines(time.Now),
+			topics.Retry(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
+	}
 	// An event given up would be lost: retry while the database is down,
 	// for as long as the worker runs.
 	sales := topics.Chain(topics.SalesEvents(svc),
@@ -112,8 +115,11 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		topics.Retry(topics.RetryPolicy{Backoff: cfg.RetryBackoff, Max: 5 * time.Second}))
 
 	consumers := []topics.ConsumerConfig{
-		{Topic: cfg.CommandTopic, Ordered: true, Handler: requests},
-		{Topic: cfg.QueryTopic, Handler: requests},
+		{Topic: cfg.CommandTopic, Ordered: true, Handler: requests(topics.ServiceRequests)},
+		{Topic: cfg.QueryTopic, Handler: requests(topics.ServiceRequests)},
+		// Administration commands and queries together, in order per key:
+		// they are few.
+		{Topic: cfg.AdminTopic, Ordered: true, Handler: requests(topics.AdminRequests)},
 		// One customer's sales events are applied one at a time, whatever
 		// key the sales service gave them.
 		{Topic: cfg.SalesEventsTopic, Ordered: true, LaneKey: topics.SalesEventLane, Handler: sales},
@@ -130,9 +136,9 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		if err := store.Ping(ctx); err != nil {
 			return err
 		}
-		return topics.CheckTopics(ctx, cluster, cfg.CommandTopic, cfg.QueryTopic, cfg.SalesEventsTopic, cfg.CustomerEventsTopic)
+		return topics.CheckTopics(ctx, cluster, cfg.CommandTopic, cfg.QueryTopic, cfg.AdminTopic, cfg.SalesEventsTopic, cfg.CustomerEventsTopic)
 	})
-	log.Info().Strs("topics", []string{cfg.CommandTopic, cfg.QueryTopic, cfg.SalesEventsTopic}).Str("group", cfg.Group).
+	log.Info().Strs("topics", []string{cfg.CommandTopic, cfg.QueryTopic, cfg.AdminTopic, cfg.SalesEventsTopic}).Str("group", cfg.Group).
 		Str("events_topic", cfg.CustomerEventsTopic).Msg("worker ready")
 	hooks.ready()
 

@@ -20,6 +20,7 @@ type Kafka struct {
 	Brokers           []string `env:"KAFKA_BROKERS" envSeparator:"," envDefault:"127.0.0.1:9092"`
 	CommandTopic      string   `env:"TOPIC_COMMANDS" envDefault:"cliente.comandos"`
 	QueryTopic        string   `env:"TOPIC_QUERIES" envDefault:"cliente.consultas"`
+	AdminTopic        string   `env:"TOPIC_ADMIN" envDefault:"cliente.admin"`
 	DeadLetterTopic   string   `env:"TOPIC_DEAD_LETTER" envDefault:"cliente.dlq"`
 	Partitions        int      `env:"TOPIC_PARTITIONS" envDefault:"6"`
 	ReplicationFactor int      `env:"TOPIC_REPLICATION_FACTOR" envDefault:"1"`
@@ -124,7 +125,7 @@ func (k Kafka) validate() error {
 	switch {
 	case len(k.Brokers) == 0 || k.Brokers[0] == "":
 		return fmt.Errorf("KAFKA_BROKERS is empty")
-	case k.CommandTopic == "" || k.QueryTopic == "":
+	case k.CommandTopic == "" || k.QueryTopic == "" || k.AdminTopic == "":
 		return fmt.Errorf("topic names must not be empty")
 	case k.Partitions < 1 || k.ReplicationFactor < 1:
 		return fmt.Errorf("TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR must be at least 1")

@@ -45,7 +45,7 @@ func TestKafkaAccessControl(t *testing.T) {
 		return topics.TopicSpec{Name: name, Partitions: 6, ReplicationFactor: 1}
 	}
 	if err := topics.EnsureTopics(ctx, as["admin"], zerolog.Nop(), spec(topics.DefaultCommandTopic), spec(topics.DefaultQueryTopic),
-		spec(topics.DefaultSalesEventsTopic), spec(topics.DefaultCustomerEventsTopic), spec("cliente.dlq")); err != nil {
+		spec(topics.DefaultAdminTopic), spec(topics.DefaultSalesEventsTopic), spec(topics.DefaultCustomerEventsTopic), spec("cliente.dlq")); err != nil {
 		t.Fatal(err)
 	}
 	run := time.Now().UnixNano()
@@ -66,6 +66,7 @@ func TestKafkaAccessControl(t *testing.T) {
 	}{
 		{"cliente-edge", produce(topics.DefaultCommandTopic)},
 		{"cliente-edge", produce(topics.DefaultQueryTopic)},
+		{"cliente-edge", produce(topics.DefaultAdminTopic)},
 		{"cliente-edge", createAndFetch(edgeReplies)},
 		{"ventas", produce(topics.DefaultQueryTopic)},
 		{"ventas", produce(topics.DefaultSalesEventsTopic)},
@@ -73,6 +74,7 @@ func TestKafkaAccessControl(t *testing.T) {
 		{"ventas", fetch(topics.DefaultCustomerEventsTopic)},
 		{"ventas", groupOffsets(ventasGroup, topics.DefaultCustomerEventsTopic)},
 		{"cliente-worker", fetch(topics.DefaultCommandTopic)},
+		{"cliente-worker", fetch(topics.DefaultAdminTopic)},
 		{"cliente-worker", fetch(topics.DefaultSalesEventsTopic)},
 		{"cliente-worker", groupOffsets("cliente-worker", topics.DefaultCommandTopic)},
 		{"cliente-worker", produce(topics.DefaultCustomerEventsTopic)},
@@ -107,6 +109,11 @@ func TestKafkaAccessControl(t *testing.T) {
 		{"ventas produce customer events", as["ventas"], produce(topics.DefaultCustomerEventsTopic), kafka.TopicAuthorizationFailed},
 		{"ventas produce dead letters", as["ventas"], produce("cliente.dlq"), kafka.TopicAuthorizationFailed},
 		{"ventas read commands", as["ventas"], fetch(topics.DefaultCommandTopic), kafka.TopicAuthorizationFailed},
+		// The sales service changes no customer, and administration
+		// (audit trail, export, anonymisation) is the edge's alone.
+		{"ventas produce commands", as["ventas"], produce(topics.DefaultCommandTopic), kafka.TopicAuthorizationFailed},
+		{"ventas produce admin requests", as["ventas"], produce(topics.DefaultAdminTopic), kafka.TopicAuthorizationFailed},
+		{"worker produce admin requests", as["cliente-worker"], produce(topics.DefaultAdminTopic), kafka.TopicAuthorizationFailed},
 		{"ventas read edge replies", as["ventas"], fetch(edgeReplies), kafka.TopicAuthorizationFailed},
 		{"ventas join worker group", as["ventas"], groupOffsets("cliente-worker", topics.DefaultCommandTopic), kafka.GroupAuthorizationFailed},
 		{"edge read ventas replies", as["cliente-edge"], fetch(ventasReplies), kafka.TopicAuthorizationFailed},
