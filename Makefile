@@ -69,12 +69,14 @@ fuzz: ## run each fuzz target for FUZZTIME
 BENCH_N ?= 1000
 # Benchmarks' dev stacks take no fixed port but the API's, so they run beside `make run`.
 BENCH_PORTS := METRICS_ADDR=127.0.0.1:0 DEV_ISSUER_ADDR=127.0.0.1:0
+# bench and bench-infra serve the dev stack's HTTP API on BENCH_ADDR.
+BENCH_ADDR ?= 127.0.0.1:18080
 bench: ## start the dev stack on a fresh data dir and time BENCH_N sequential GET /cliente/{id}
 	$(GO) build -o bin/dev ./cmd/dev
 	@data=$$(mktemp -d); \
-	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:18080 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 $(BENCH_PORTS) LOG_LEVEL=warn \
+	DEV_DATA_DIR=$$data HTTP_ADDR=$(BENCH_ADDR) DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 $(BENCH_PORTS) LOG_LEVEL=warn \
 	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
-	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N) -token-file $$data/dev-token; rc=$$?; \
+	$(GO) run ./cmd/bench -url http://$(BENCH_ADDR) -n $(BENCH_N) -token-file $$data/dev-token; rc=$$?; \
 	kill $$pid; wait $$pid; rm -rf $$data; exit $$rc
 
 BENCH_STORE_SIZES ?= 1000,100000
@@ -148,9 +150,9 @@ bench-infra: infra-up ## like bench, with the dev binary on the real Kafka and F
 	$(GO) build -o bin/dev ./cmd/dev
 	@data=$$(mktemp -d); $(AS_KAFKA_ADMIN) \
 	KAFKA_BROKERS=$(INFRA_KAFKA) MONGODB_URI=$(INFRA_MONGODB) MONGODB_DATABASE=cliente_bench \
-	DEV_DATA_DIR=$$data HTTP_ADDR=127.0.0.1:18080 DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 $(BENCH_PORTS) LOG_LEVEL=warn \
+	DEV_DATA_DIR=$$data HTTP_ADDR=$(BENCH_ADDR) DEV_KAFKA_PORT=0 DEV_WORKER_HTTP_ADDR=127.0.0.1:0 $(BENCH_PORTS) LOG_LEVEL=warn \
 	  bin/dev >$$data/dev.log 2>&1 & pid=$$!; \
-	$(GO) run ./cmd/bench -url http://127.0.0.1:18080 -n $(BENCH_N) -token-file $$data/dev-token; rc=$$?; \
+	$(GO) run ./cmd/bench -url http://$(BENCH_ADDR) -n $(BENCH_N) -token-file $$data/dev-token; rc=$$?; \
 	kill $$pid; wait $$pid; \
 	if [ $$rc -ne 0 ]; then echo "dev log:"; tail -n 40 $$data/dev.log; fi; \
 	rm -rf $$data; exit $$rc
