@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -129,11 +130,23 @@ func (l *lote[T]) ronda(ronda []*pedido[T]) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), limite)
 	defer cancel()
-	errs := l.escribir(ctx, items)
+	errs := l.escribirSinPanico(ctx, items)
 	for _, p := range vivos {
 		p.errs, errs = errs[:len(p.items):len(p.items)], errs[len(p.items):]
 		close(p.hecho)
 	}
+}
+
+// escribirSinPanico is escribir with a panic turned into every item's
+// error: a use case's panic is recovered by the worker (topics.Recover)
+// and answered, which this goroutine is outside of.
+func (l *lote[T]) escribirSinPanico(ctx context.Context, items []T) (errs []error) {
+	defer func() {
+		if r := recover(); r != nil {
+			errs = repetir(fmt.Errorf("repository: write panicked: %v", r), len(items))
+		}
+	}()
+	return l.escribir(ctx, items)
 }
 
 func repetir(err error, n int) []error {

@@ -207,3 +207,20 @@ func TestInsertarCada(t *testing.T) {
 		t.Fatalf("%d documents, %v; want a to e", n, err)
 	}
 }
+
+// A panic while writing fails that round's callers, and the next round
+// is written as usual.
+func TestLotePanic(t *testing.T) {
+	l := nuevoLote(func(ctx context.Context, items []int) []error {
+		if items[0] == 0 {
+			panic("boom")
+		}
+		return make([]error, len(items))
+	})
+	if err := l.uno(context.Background(), 0); err == nil {
+		t.Fatal("write that panicked: want an error")
+	}
+	if err := l.uno(context.Background(), 1); err != nil {
+		t.Fatalf("next write: %v", err)
+	}
+}
