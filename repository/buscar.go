@@ -57,15 +57,47 @@ func palabrasTexto(c handlers.Campos) string {
 // buckets serialises this process's updates of one bucket.
 type buckets struct{ mu [bucketStripes]sync.Mutex }
 
-// indexarPalabras stores words as the search words of customer id.
+// indexarPalabras stores words as the search words of customer id, with
+// the other writers' entries of the moment (palabrasLote).
 func (m *Mongo) indexarPalabras(ctx context.Context, id int64, words string) error {
 	if m.buscar == nil {
 		return nil
 	}
-	return m.indexarBucket(ctx, bucketDe(id), bson.D{{Key: "p." + strconv.FormatInt(id, 10), Value: words}})
+	return mapError(m.palabrasLote.uno(ctx, entradaPalabras{id: id, words: words}))
 }
 
-// indexarBucket sets entries ("p.<id>": words) of bucket b.
+// entradaPalabras is one customer's entry of its bucket.
+type entradaPalabras struct {
+	id    int64
+	words string
+}
+
+// indexarEntradas stores es with one update per bucket: consecutive ids
+// share one. An id given twice keeps its last words.
+func (m *Mongo) indexarEntradas(ctx context.Context, es []entradaPalabras) []error {
+	var orden []int64
+	sets := map[int64]bson.D{}
+	for _, e := range es {
+		b, k := bucketDe(e.id), "p."+strconv.FormatInt(e.id, 10)
+		if _, ok := sets[b]; !ok {
+			orden = append(orden, b)
+		}
+		set := slices.DeleteFunc(sets[b], func(x bson.E) bool { return x.Key == k })
+		sets[b] = append(set, bson.E{Key: k, Value: e.words})
+	}
+	porBucket := map[int64]error{}
+	for _, b := range orden {
+		porBucket[b] = m.indexarBucket(ctx, b, sets[b])
+	}
+	errs := make([]error, len(es))
+	for i, e := range es {
+		errs[i] = porBucket[bucketDe(e.id)]
+	}
+	return errs
+}
+
+// indexarBucket sets entries ("p.<id>": words) of bucket b. Its error is
+// the driver's.
 func (m *Mongo) indexarBucket(ctx context.Context, b int64, set bson.D) error {
 	mu := &m.bucketMu.mu[b%bucketStripes]
 	mu.Lock()
@@ -76,7 +108,7 @@ func (m *Mongo) indexarBucket(ctx context.Context, b int64, set bson.D) error {
 		// Two processes creating one bucket: FerretDB does not retry the
 		// losing upsert as MongoDB does; the bucket exists now.
 		if err == nil || attempt == 2 || !mongo.IsDuplicateKeyError(err) {
-			return mapError(err)
+			return err
 		}
 	}
 }

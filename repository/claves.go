@@ -6,7 +6,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/jea/cliente/handlers"
 )
@@ -62,28 +61,17 @@ func (m *Mongo) reclamarClaves(ctx context.Context, id int64, c, old handlers.Ca
 	if len(docs) == 0 {
 		return nil
 	}
-	// Both in one round trip; the values already keyed (by anyone) are
-	// then claimed one by one.
-	_, err := m.claves.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err == nil {
-		return nil
-	}
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-		return mapError(err)
-	}
-	taken := make([]bool, len(nuevos))
-	for _, we := range bwe.WriteErrors {
-		if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= len(nuevos) {
-			return mapError(err)
-		}
-		taken[we.Index] = true
-	}
-	for i, f := range nuevos {
-		if taken[i] {
-			if err := m.reclamar(ctx, id, f.name, f.value); err != nil {
+	// With the other writers' key documents in one insert; the values
+	// already keyed (by anyone) are then claimed one by one.
+	for i, err := range m.claveLote.hacer(ctx, docs...) {
+		switch {
+		case err == nil:
+		case mongo.IsDuplicateKeyError(err):
+			if err := m.reclamar(ctx, id, nuevos[i].name, nuevos[i].value); err != nil {
 				return err
 			}
+		default:
+			return mapError(err)
 		}
 	}
 	return nil

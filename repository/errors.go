@@ -5,10 +5,8 @@ import (
 	"errors"
 	"net"
 	"regexp"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
 	"github.com/jea/cliente/handlers"
@@ -157,27 +155,12 @@ func (m *Mongo) heldByOther(ctx context.Context, field, value string, id int64) 
 
 // insertarTodos inserts docs, keeping a document whose _id is stored
 // already once: a retried batch of records the relay made (audit entries,
-// notices). The inserts are ordered, because FerretDB 1.24 stopped
-// answering after unordered multi-document inserts that broke the unique
-// _id; an ordered insert stops at its first duplicate, and the documents
-// after it go in the next.
+// notices). See insertarCada for why the inserts are ordered.
 func insertarTodos(ctx context.Context, coll *mongo.Collection, docs []any) error {
-	for len(docs) > 0 {
-		_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
-		if err == nil {
-			return nil
-		}
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) != 1 {
+	for _, err := range insertarCada(ctx, coll, docs) {
+		if _, dup := duplicateKey(err); err != nil && !dup {
 			return mapError(err)
 		}
-		we := bwe.WriteErrors[0]
-		dup := mongo.IsDuplicateKeyError(we) || strings.Contains(we.Message, postgresUniqueViolation) ||
-			strings.Contains(we.Message, sqliteUniqueViolation)
-		if !dup || we.Index < 0 || we.Index >= len(docs) {
-			return mapError(err)
-		}
-		docs = docs[we.Index+1:]
 	}
 	return nil
 }

@@ -27,13 +27,15 @@ const (
 type Idempotency struct {
 	coll       *mongo.Collection
 	resultados *mongo.Collection
+	// lote inserts new records, several concurrent Begins in one command.
+	lote *lote[any]
 }
 
 var _ handlers.IdempotencyStore = (*Idempotency)(nil)
 
 // Idempotency returns the idempotency record store of m's database.
 func (m *Mongo) Idempotency() *Idempotency {
-	return &Idempotency{coll: m.db.Collection(idempotencyColl), resultados: m.db.Collection(resultadosColl)}
+	return &Idempotency{coll: m.db.Collection(idempotencyColl), resultados: m.db.Collection(resultadosColl), lote: m.idemLote}
 }
 
 type idempotencyDoc struct {
@@ -59,7 +61,7 @@ func (r idempotencyDoc) toHandlers() (handlers.IdempotencyRecord, error) {
 func (s *Idempotency) Begin(ctx context.Context, key, hash string, now time.Time, ttl time.Duration) (handlers.IdempotencyRecord, bool, error) {
 	fresh := idempotencyDoc{Key: key, Hash: hash, Creado: now.UTC().Truncate(time.Millisecond)}
 	for attempt := 1; attempt <= writeAttempts; attempt++ {
-		_, err := s.coll.InsertOne(ctx, fresh)
+		err := s.lote.uno(ctx, fresh)
 		if err == nil {
 			rec, err := fresh.toHandlers()
 			return rec, true, err

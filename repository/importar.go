@@ -123,7 +123,7 @@ func (m *Mongo) Importar(ctx context.Context, lote Importacion) error {
 		}
 		for b, set := range porBucket {
 			if err := m.indexarBucket(ctx, b, set); err != nil {
-				return err
+				return mapError(err)
 			}
 		}
 	}

@@ -129,7 +129,7 @@ func (m *Mongo) copiar(ctx context.Context, lote []clienteV1) error {
 		}
 		for b, set := range porBucket {
 			if err := m.indexarBucket(ctx, b, set); err != nil {
-				return err
+				return mapError(err)
 			}
 		}
 	}

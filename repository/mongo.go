@@ -77,6 +77,10 @@ type Mongo struct {
 	// buscar holds the search documents (buscar.go), where claves is set.
 	buscar   *mongo.Collection
 	bucketMu buckets
+	// The group commits of a create's writes (lote.go), one per kind;
+	// claveLote and palabrasLote only where claves is set.
+	clienteLote, idemLote, outboxLote, claveLote *lote[any]
+	palabrasLote                                 *lote[entradaPalabras]
 	// varios is how to read many documents by id (varios.go).
 	varios
 }
@@ -141,8 +145,12 @@ func connect(ctx context.Context, uri, database string, extra ...*options.Client
 		if !pushed {
 			m.claves, m.buscar = db.Collection(clavesColl), db.Collection(buscarColl)
 			m.modo = leerPorID
+			m.claveLote, m.palabrasLote = insertarLote(m.claves), nuevoLote(m.indexarEntradas)
 		}
 	}
+	m.clienteLote = insertarLote(m.clientes)
+	m.idemLote = insertarLote(db.Collection(idempotencyColl))
+	m.outboxLote = insertarLote(db.Collection(outboxColl))
 	return m, nil
 }
 
@@ -382,7 +390,7 @@ func (m *Mongo) Insert(ctx context.Context, c handlers.Campos, fechaRegistro tim
 			Email: c.Email, Telefono: c.Telefono, Direccion: c.Direccion, FechaRegistro: fechaRegistro,
 			Activo: true, Version: 1, LastOp: cambio.IdempotencyKey, Cambio: handlers.CambioRegistrado, Registro: cambio.Registro,
 		})
-		_, err = m.clientes.InsertOne(ctx, d)
+		err = m.clienteLote.uno(ctx, d)
 		if err == nil {
 			return d.toHandlers(), nil
 		}

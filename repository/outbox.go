@@ -19,13 +19,15 @@ const outboxColl = "outbox"
 // event, keyed by the event id, so recording an event twice keeps one.
 type Outbox struct {
 	coll *mongo.Collection
+	// lote inserts events, several concurrent Adds in one command.
+	lote *lote[any]
 }
 
 var _ handlers.Outbox = (*Outbox)(nil)
 
 // Outbox returns the event outbox of m's database.
 func (m *Mongo) Outbox() *Outbox {
-	return &Outbox{coll: m.db.Collection(outboxColl)}
+	return &Outbox{coll: m.db.Collection(outboxColl), lote: m.outboxLote}
 }
 
 func outboxIndexes(db *mongo.Database) []collIndex {
@@ -61,7 +63,7 @@ func (o *Outbox) Add(ctx context.Context, e handlers.Evento) error {
 	if !e.Diferido {
 		c.LastOp = "" // the event carries the change, not the request behind it
 	}
-	_, err := o.coll.InsertOne(ctx, eventoDoc{ID: e.ID, Tipo: e.Tipo, Registrado: at, ReservadoHasta: at, Cliente: c, Diferido: e.Diferido})
+	err := o.lote.uno(ctx, eventoDoc{ID: e.ID, Tipo: e.Tipo, Registrado: at, ReservadoHasta: at, Cliente: c, Diferido: e.Diferido})
 	if _, dup := duplicateKey(err); dup {
 		return nil
 	}

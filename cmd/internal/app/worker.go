@@ -115,7 +115,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		topics.Retry(topics.RetryPolicy{Backoff: cfg.RetryBackoff, Max: 5 * time.Second}))
 
 	consumers := []topics.ConsumerConfig{
-		{Topic: cfg.CommandTopic, Ordered: true, Handler: requests(topics.ServiceRequests)},
+		{Topic: cfg.CommandTopic, Ordered: true, Handler: requests(topics.ServiceRequests), Concurrency: cfg.CommandConcurrency},
 		{Topic: cfg.QueryTopic, Handler: requests(topics.ServiceRequests)},
 		// Administration commands and queries together, in order per key:
 		// they are few.
@@ -127,7 +127,10 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	var wg sync.WaitGroup
 	errs := make([]error, len(consumers))
 	for i, c := range consumers {
-		c.Cluster, c.GroupID, c.Concurrency = cluster, cfg.Group, cfg.Concurrency
+		c.Cluster, c.GroupID = cluster, cfg.Group
+		if c.Concurrency == 0 {
+			c.Concurrency = cfg.Concurrency
+		}
 		c.Log, c.DrainTimeout = log, cfg.ShutdownTimeout
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = topics.Consume(ctx, c) }()

@@ -12,7 +12,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if w.HTTPAddr != "127.0.0.1:9091" || w.CommandTopic != "cliente.comandos" || w.QueryTopic != "cliente.consultas" ||
-		w.Partitions != 6 || w.Concurrency != 8 || w.Brokers[0] != "127.0.0.1:9092" || w.ShutdownTimeout != 15*time.Second {
+		w.Partitions != 6 || w.Concurrency != 8 || w.CommandConcurrency != 32 || w.Brokers[0] != "127.0.0.1:9092" || w.ShutdownTimeout != 15*time.Second {
 		t.Fatalf("worker defaults %+v", w)
 	}
 	e, err := Load[Edge]([]string{issuer})
@@ -38,6 +38,7 @@ func TestOverridesAndErrors(t *testing.T) {
 		{"TOPIC_PARTITIONS=0"},
 		{"TOPIC_PARTITIONS=many"},
 		{"WORKER_CONCURRENCY=0"},
+		{"WORKER_COMMAND_CONCURRENCY=0"},
 		{"SHUTDOWN_TIMEOUT=-1s"},
 	} {
 		if _, err := Load[Worker](bad); err == nil {
