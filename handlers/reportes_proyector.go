@@ -54,6 +54,10 @@ import (
 //       counts lote n+1, sets each customer's applied contribution unless
 //       it is already at lote n+1, deletes the notices, marks the lote
 //       done. Each write is idempotent by the lote number it records.
+//       The round that recorded the lote hands its completion what (b)
+//       read (Lote.Leido), which still holds: nothing but a completion
+//       moves the applied contributions, and none ran since (b), or (c)
+//       would have failed. A completion that repeats one reads again.
 //
 // Interleavings:
 //   - a crash anywhere in (b) or (c) before the lote is recorded: nothing
@@ -110,6 +114,25 @@ type Lote struct {
 	Contribuciones map[int64]Contribucion
 	// Avisos are the notices it folds.
 	Avisos []Aviso
+	// Leido is what the round that recorded the lote read to build it;
+	// nil on a lote read back (UltimoLote), whose completion may be a
+	// repeat. Never stored.
+	Leido *LoteLeido
+}
+
+// LoteLeido is what a round read before recording its lote n, which a
+// store may use in CompletarLote's first call instead of reading again.
+// It holds at that call: applied contributions only move when a lote is
+// completed, the round read them after lote n-1 was done, and lote n
+// could be recorded only because no other lote was recorded since.
+type LoteLeido struct {
+	// Aplicadas are the applied contributions of the lote's customers
+	// before it; a customer absent was never folded.
+	Aplicadas map[int64]Contribucion
+	// TodosLosAvisos says the notices were every notice recorded when
+	// read (fewer than Batch): deleting them by a scan of the notices
+	// is cheap.
+	TodosLosAvisos bool
 }
 
 // ErrLoteOcupado: a lote with that number is recorded already.
@@ -135,7 +158,8 @@ type ReportesStore interface {
 	// CompletarLote applies recorded lote l once, however many times it is
 	// called, also after a call that stopped half way: adds l.Delta to the
 	// counters, sets the applied contributions, deletes l's notices and
-	// marks l done.
+	// marks l done. Where l.Leido is set, the call is the first for l and
+	// may trust it.
 	CompletarLote(ctx context.Context, l Lote) error
 	// Contadores returns the non-zero counters of one family, by bucket.
 	Contadores(ctx context.Context, familia string) (map[string]int64, error)
@@ -300,7 +324,7 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 	}
 	var ids []int64
 	lote := Lote{Numero: numero, Owner: p.owner, Creado: truncateToMillis(p.Now()), Delta: map[string]int64{},
-		Contribuciones: map[int64]Contribucion{}}
+		Contribuciones: map[int64]Contribucion{}, Leido: &LoteLeido{TodosLosAvisos: len(avisos) < p.Batch}}
 	for _, a := range avisos {
 		lote.Avisos = append(lote.Avisos, a)
 		if !slices.Contains(ids, a.ClienteID) {
@@ -311,6 +335,7 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	lote.Leido.Aplicadas = aplicadas
 	nuevas, err := p.contribuciones(ctx, ids)
 	if err != nil {
 		return 0, err

@@ -377,10 +377,12 @@ func (r *Reportes) IniciarLote(ctx context.Context, l handlers.Lote) error {
 // a missing document is inserted (a unique _id makes that idempotent),
 // never upserted, which FerretDB does not make atomic.
 //
-// The contributions are read first, many at a time (varios.go): the
-// missing ones are inserted together, the older ones replaced one by one,
-// those at this lote or a later one left alone. The notices go in one
-// delete per thousand where the server finds them by $in.
+// The contributions are read first, many at a time (varios.go), unless
+// the round that recorded l read them (l.Leido): the missing ones are
+// inserted together, the older ones replaced one by one, those at this
+// lote or a later one left alone. The notices go in one delete per
+// thousand where the server finds them by $in, or where they were all
+// the notices there were (borrarAvisos).
 func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 	n := l.Numero
 	older := bson.D{{Key: "$lt", Value: n}}
@@ -402,7 +404,7 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 	if err := r.aplicar(ctx, l); err != nil {
 		return err
 	}
-	if err := r.borrarAvisos(ctx, l.Avisos); err != nil {
+	if err := r.borrarAvisos(ctx, l.Avisos, l.Leido != nil && l.Leido.TodosLosAvisos); err != nil {
 		return err
 	}
 	if _, err := r.lotes.UpdateOne(ctx, bson.D{{Key: "_id", Value: n}}, bson.D{{Key: "$set", Value: bson.D{{Key: "hecho", Value: true}}}}); err != nil {
@@ -419,58 +421,76 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 func (r *Reportes) aplicar(ctx context.Context, l handlers.Lote) error {
 	n := l.Numero
 	ids := slices.Sorted(maps.Keys(l.Contribuciones))
-	current, err := r.lecturaAplicadas().leer(ctx, ids)
-	if err != nil {
-		return err
+	// The lote each customer's applied contribution is at, if it has one.
+	lotes := make(map[int64]int64, len(ids))
+	if l.Leido != nil {
+		for id := range l.Leido.Aplicadas {
+			lotes[id] = n - 1 // read before lote n was recorded: older
+		}
+	} else {
+		current, err := r.lecturaAplicadas().leer(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for id, d := range current {
+			lotes[id] = d.Lote
+		}
 	}
 	var nuevas []any
-	var viejas []contribucionDoc
+	var viejas, dudosas []contribucionDoc
 	for _, id := range ids {
 		doc := contribucionDocOf(id, n, l.Contribuciones[id])
-		switch cur, ok := current[id]; {
+		switch lote, ok := lotes[id]; {
 		case !ok:
 			nuevas = append(nuevas, doc)
-		case cur.Lote < n:
+		case lote < n:
 			viejas = append(viejas, doc)
 		}
 	}
 	// Only one projector completes a lote at a time but on MongoDB (see
 	// the projector), where a duplicate only means another got there
-	// first: those documents are then set one by one.
+	// first: those documents are then set one by one, their lote read
+	// again.
 	if err := insertarLotes(ctx, r.aplicadas, nuevas); err != nil {
 		if _, dup := duplicateKey(err); !dup {
 			return err
 		}
 		for _, d := range nuevas {
-			viejas = append(viejas, d.(contribucionDoc))
+			dudosas = append(dudosas, d.(contribucionDoc))
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(leerEnParalelo)
 	for _, doc := range viejas {
-		g.Go(func() error { return r.aplicarUna(gctx, doc) })
+		g.Go(func() error { return r.aplicarUna(gctx, doc, true) })
+	}
+	for _, doc := range dudosas {
+		g.Go(func() error { return r.aplicarUna(gctx, doc, false) })
 	}
 	return g.Wait()
 }
 
 // aplicarUna sets one applied contribution unless it is at doc's lote or
-// a later one.
-func (r *Reportes) aplicarUna(ctx context.Context, doc contribucionDoc) error {
+// a later one. vieja says it was just read at an older lote.
+func (r *Reportes) aplicarUna(ctx context.Context, doc contribucionDoc, vieja bool) error {
 	n := doc.Lote
 	filter := bson.D{{Key: "_id", Value: doc.Clave}, {Key: "lote", Value: bson.D{{Key: "$lt", Value: n}}}}
 	if r.soloID {
 		// A two-key filter would scan every contribution; FerretDB does
 		// not apply updates atomically anyway, and only one projector
-		// completes a lote at a time (see the projector).
-		var cur contribucionDoc
-		switch err := r.aplicadas.FindOne(ctx, bson.D{{Key: "_id", Value: doc.Clave}}).Decode(&cur); {
-		case errors.Is(err, mongo.ErrNoDocuments):
-			_, err = r.aplicadas.InsertOne(ctx, doc)
-			return ignoreDuplicates(err)
-		case err != nil:
-			return mapError(err)
-		case cur.Lote >= n:
-			return nil // already at this lote or a later one
+		// completes a lote at a time (see the projector): the lote read
+		// here, or just before (vieja), is as good as the filter.
+		if !vieja {
+			var cur contribucionDoc
+			switch err := r.aplicadas.FindOne(ctx, bson.D{{Key: "_id", Value: doc.Clave}}).Decode(&cur); {
+			case errors.Is(err, mongo.ErrNoDocuments):
+				_, err = r.aplicadas.InsertOne(ctx, doc)
+				return ignoreDuplicates(err)
+			case err != nil:
+				return mapError(err)
+			case cur.Lote >= n:
+				return nil // already at this lote or a later one
+			}
 		}
 		filter = filter[:1]
 	}
@@ -484,20 +504,22 @@ func (r *Reportes) aplicarUna(ctx context.Context, doc contribucionDoc) error {
 }
 
 // borrarAvisos deletes the notices: by _id one at a time where only that
-// is found without a scan (FerretDB on SQLite); a thousand per $in on
+// is found without a scan (FerretDB on SQLite), unless they were all the
+// notices there were (todos): then a scan of the few left is cheaper
+// than a command each, and they go by $in; a thousand per $in on
 // MongoDB; on FerretDB on PostgreSQL, which does not hand $in down and
 // would decode every notice for each, one delete per group of customers
 // ({grupo, _id $in}: the group is handed down). A notice the group delete
 // missed (recorded before notices had grupo, or deleted already) is
 // deleted by its _id.
-func (r *Reportes) borrarAvisos(ctx context.Context, avisos []handlers.Aviso) error {
+func (r *Reportes) borrarAvisos(ctx context.Context, avisos []handlers.Aviso, todos bool) error {
 	porGrupo := map[int64][]string{}
 	var porID []string
 	for _, a := range avisos {
 		switch {
-		case r.modo == leerPorID || r.modo == leerPorGrupos && a.ClienteID <= 0:
+		case r.modo == leerPorID && !todos || r.modo == leerPorGrupos && a.ClienteID <= 0:
 			porID = append(porID, a.ID)
-		case r.modo == leerConIn:
+		case r.modo != leerPorGrupos:
 			porGrupo[0] = append(porGrupo[0], a.ID)
 		default:
 			porGrupo[grupoDe(a.ClienteID)] = append(porGrupo[grupoDe(a.ClienteID)], a.ID)
