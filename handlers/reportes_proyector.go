@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -218,6 +219,35 @@ type Projector struct {
 
 	owner string
 	nudge chan struct{}
+	hecho *loteHecho
+}
+
+// loteHecho is the last lote a projector completed, and when.
+type loteHecho struct {
+	mu     sync.Mutex
+	numero int64
+	cuando time.Time
+}
+
+// recordarHecho bounds how long a projector trusts that the lote it
+// completed is the last done one, well inside the hour Run keeps done
+// lotes: lote n+1, if another projector recorded it since, is still
+// there to refuse this one's.
+const recordarHecho = time.Minute
+
+// ultimoHecho returns the lote this projector completed last, if that is
+// recent enough to start the next without reading the last lote.
+func (p *Projector) ultimoHecho() (int64, bool) {
+	p.hecho.mu.Lock()
+	defer p.hecho.mu.Unlock()
+	return p.hecho.numero, p.hecho.numero > 0 && p.Now().Sub(p.hecho.cuando) < min(p.Takeover, recordarHecho)
+}
+
+// recordar sets the lote completed last; 0 forgets it.
+func (p *Projector) recordar(numero int64) {
+	p.hecho.mu.Lock()
+	defer p.hecho.mu.Unlock()
+	p.hecho.numero, p.hecho.cuando = numero, p.Now()
 }
 
 // NewProjector returns p ready to run; every field but Observe is required.
@@ -230,6 +260,7 @@ func NewProjector(p Projector) (*Projector, error) {
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
 	p.owner = hex.EncodeToString(id[:])
 	p.nudge = make(chan struct{}, 1)
+	p.hecho = &loteHecho{}
 	return &p, nil
 }
 
@@ -303,20 +334,40 @@ func (p *Projector) Drain(ctx context.Context) error {
 
 // RunOnce runs one round (see the comment at the top of this file) and
 // returns how many notices it folded.
+//
+// Step (a) is skipped when this projector completed the last lote it
+// knows of a moment ago: it starts lote n+1 on that. If another recorded
+// n+1 since, (c) fails as for any race, and the next round reads it.
 func (p *Projector) RunOnce(ctx context.Context) (int, error) {
-	last, err := p.Reportes.UltimoLote(ctx)
+	n, err := p.runOnce(ctx)
 	if err != nil {
-		return 0, err
+		p.recordar(0)
 	}
-	numero := int64(1)
-	if last != nil {
-		if !last.Hecho {
-			if last.Owner != p.owner && p.Now().Sub(last.Creado) < p.Takeover {
-				return 0, nil
-			}
-			return len(last.Avisos), p.Reportes.CompletarLote(ctx, *last)
+	return n, err
+}
+
+func (p *Projector) runOnce(ctx context.Context) (int, error) {
+	numero, ok := p.ultimoHecho()
+	numero++
+	if !ok {
+		last, err := p.Reportes.UltimoLote(ctx)
+		if err != nil {
+			return 0, err
 		}
-		numero = last.Numero + 1
+		numero = 1
+		if last != nil {
+			if !last.Hecho {
+				if last.Owner != p.owner && p.Now().Sub(last.Creado) < p.Takeover {
+					return 0, nil
+				}
+				err := p.Reportes.CompletarLote(ctx, *last)
+				if err == nil {
+					p.recordar(last.Numero)
+				}
+				return len(last.Avisos), err
+			}
+			numero = last.Numero + 1
+		}
 	}
 	avisos, err := p.Reportes.Avisos(ctx, p.Batch)
 	if err != nil || len(avisos) == 0 {
@@ -353,11 +404,16 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 	}
 	switch err := p.Reportes.IniciarLote(ctx, lote); {
 	case errors.Is(err, ErrLoteOcupado):
+		p.recordar(0)
 		return 0, nil // another projector got there first: start again
 	case err != nil:
 		return 0, err
 	}
-	return len(avisos), p.Reportes.CompletarLote(ctx, lote)
+	err = p.Reportes.CompletarLote(ctx, lote)
+	if err == nil {
+		p.recordar(lote.Numero)
+	}
+	return len(avisos), err
 }
 
 // LectorClientes is what a Store may offer to read many customers in a
