@@ -429,6 +429,8 @@ func TestProjectorRoundTrips(t *testing.T) {
 		{"updates", updates, "find " + aplicadasColl, 1},
 		{"creates", creates, "delete " + avisosColl, 1.0 / porLote},
 		{"updates", updates, "update " + aplicadasColl, 1},
+		{"creates", creates, "find " + clientesColl, 1},
+		{"creates", creates, "find " + resumenesColl, resumenesPorNotice(m, porLote)},
 	} {
 		if got := float64(c.counts[c.coll]) / n; got > c.max+0.01 {
 			t.Errorf("%s: %.2f %s per notice, want at most %.2f", c.what, got, c.coll, c.max)
@@ -465,4 +467,13 @@ func checkCounters(t *testing.T, m *Mongo, ids []int64) {
 	if diffs := handlers.DiferenciasContadores(got, want); len(diffs) > 0 {
 		t.Errorf("counters differ from a rebuild: %v", diffs)
 	}
+}
+
+// resumenesPorNotice is the most reads of totals per notice in lotes of
+// porLote customers of one group: one $in a lote but where groups are read.
+func resumenesPorNotice(m *Mongo, porLote int) float64 {
+	if m.modo == leerPorGrupos {
+		return 1
+	}
+	return 1 / float64(porLote)
 }

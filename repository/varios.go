@@ -18,7 +18,9 @@ import (
 //
 //   - MongoDB answers {_id: {$in: ids}} from the _id index: one query.
 //   - FerretDB on SQLite finds by a string _id without a scan, and scans
-//     for anything else, $in included: one read by _id each, in parallel.
+//     for anything else, $in included: one read by _id each, in parallel,
+//     but where _id is a number (totals), which a read by _id scans for
+//     as well: there one $in scans once for all.
 //   - FerretDB 1.24 on PostgreSQL does not hand $in to PostgreSQL at all,
 //     decoding every document itself. An equality it does hand down (as
 //     jsonb @>, which only the GIN twins of deploy/local/ferretdb-gin.sql
@@ -85,7 +87,11 @@ type lectura[T any] struct {
 func (l lectura[T]) leer(ctx context.Context, ids []int64) (map[int64]T, error) {
 	out := make(map[int64]T, len(ids))
 	var porID []int64
-	switch l.modo {
+	modo := l.modo
+	if _, texto := l.clave(0).(string); modo == leerPorID && !texto {
+		modo = leerConIn
+	}
+	switch modo {
 	case leerConIn:
 		for len(ids) > 0 {
 			n := min(len(ids), inLote)
