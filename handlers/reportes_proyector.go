@@ -48,7 +48,7 @@ import (
 //       (new minus applied). Lote numbers are unique, so of two projectors
 //       that read the same lote n only one records n+1; the other
 //       (ErrLoteOcupado) ends its round and starts again from (a), reading
-//       the applied contributions again. A done lote is kept (for an hour)
+//       the applied contributions again. A done lote is kept (guardarLotes)
 //       so that this holds even when the other projector already finished;
 //    d. completes lote n+1 (ReportesStore.CompletarLote): adds the delta
 //       to each family's counters document unless that document already
@@ -230,10 +230,17 @@ type loteHecho struct {
 }
 
 // recordarHecho bounds how long a projector trusts that the lote it
-// completed is the last done one, well inside the hour Run keeps done
-// lotes: lote n+1, if another projector recorded it since, is still
-// there to refuse this one's.
+// completed is the last done one, well inside guardarLotes: lote n+1, if
+// another projector recorded it since, is still there to refuse this
+// one's.
 const recordarHecho = time.Minute
+
+// guardarLotes is how long Run keeps done lotes: longer than a round
+// (30 s) after recordarHecho, so that lote n+1 outlives every round that
+// read lote n as the last. Not longer: FerretDB/SQLite finds a lote by
+// its number with a scan of those kept, every lote (an hour of lotes
+// was tens of thousands at a few hundred changes a second).
+const guardarLotes = 5 * time.Minute
 
 // ultimoHecho returns the lote this projector completed last, if that is
 // recent enough to start the next without reading the last lote.
@@ -290,7 +297,7 @@ func (p *Projector) Run(ctx context.Context) {
 		defer cancel()
 		n, err := p.RunOnce(rctx)
 		if err == nil && p.Now().Sub(lastPrune) > time.Minute {
-			err = p.Reportes.Podar(rctx, p.Now().Add(-time.Hour))
+			err = p.Reportes.Podar(rctx, p.Now().Add(-guardarLotes))
 			lastPrune = p.Now()
 		}
 		if p.Observe != nil && ctx.Err() == nil {
