@@ -44,7 +44,9 @@ import (
 //       contributions (what the counters hold for them now) and the
 //       current ones (from Store and Historial);
 //    c. records lote n+1, where n is the lote read in (a): the notices'
-//       ids, every customer's new contribution, and the counters' delta
+//       ids, every customer's new contribution that differs from the
+//       applied one (a write of one equal changes nothing but its lote
+//       stamp, which only guards the write itself), and the counters' delta
 //       (new minus applied). Lote numbers are unique, so of two projectors
 //       that read the same lote n only one records n+1; the other
 //       (ErrLoteOcupado) ends its round and starts again from (a), reading
@@ -399,6 +401,12 @@ func (p *Projector) runOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for i, id := range ids {
+		if aplicadas[id].Equal(nuevas[i]) {
+			// Nothing moves, and the applied one (or none, for a
+			// customer that adds nothing) already says what a write
+			// would: the lote leaves it alone.
+			continue
+		}
 		for k, d := range Delta(aplicadas[id], nuevas[i]) {
 			lote.Delta[k] += d
 		}

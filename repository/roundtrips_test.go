@@ -413,6 +413,20 @@ func TestProjectorRoundTrips(t *testing.T) {
 		}
 	}
 	updates, perUpdate := fold("updates")
+	for i, id := range ids {
+		c := storetest.Campos(i)
+		if _, err := svc.Actualizar(ctx, id, handlers.Datos{DNI: &c.DNI, Nombre: ptr("Carla"), Apellido: &c.Apellido, Email: &c.Email,
+			Direccion: ptr("Calle Real 12, Huancayo, Junín")}, handlers.Cambio{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A name moves no report: the applied contributions stay as they are.
+	quietas, _ := fold("updates of a name")
+	for _, w := range []string{"update " + aplicadasColl, "insert " + aplicadasColl} {
+		if quietas[w] > 0 {
+			t.Errorf("updates of a name: %d %s, want none", quietas[w], w)
+		}
+	}
 
 	// Per notice: its customer and its totals, once; its applied
 	// contribution, read once (an update's also replaced); the notices
