@@ -246,8 +246,8 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	if err := ensureFamilias(ctx, m.db); err != nil {
 		return err
 	}
-	if err := m.ensureGrupoAplicadas(ctx); err != nil {
-		return fmt.Errorf("repository: group of applied contributions: %w", err)
+	if err := m.ensureGrupos(ctx); err != nil {
+		return fmt.Errorf("repository: group of applied contributions and totals: %w", err)
 	}
 	// Once per database (a mark in migrations), after the copy above.
 	if err := m.backfillReportes(ctx); err != nil {

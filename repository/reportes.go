@@ -60,7 +60,7 @@ func (m *Mongo) Reportes() *Reportes {
 }
 
 // lecturaAplicadas reads applied contributions. Every one carries grupo
-// (ensureGrupoAplicadas), so a group read is complete.
+// (ensureGrupos), so a group read is complete.
 func (r *Reportes) lecturaAplicadas() lectura[contribucionDoc] {
 	return lectura[contribucionDoc]{coll: r.aplicadas, varios: r.varios, clave: func(id int64) any { return claveDe(id) },
 		id: func(d contribucionDoc) int64 { return d.ID }, completos: true}
@@ -646,42 +646,61 @@ func (r *Reportes) Podar(ctx context.Context, before time.Time) error {
 	return mapError(err)
 }
 
-// grupoAplicadasDone marks that every applied contribution carries grupo.
-const grupoAplicadasDone = "aplicadas-grupo"
+// grupoAplicadasDone and grupoResumenesDone mark that every applied
+// contribution, and every customer's totals, carry grupo.
+const (
+	grupoAplicadasDone = "aplicadas-grupo"
+	grupoResumenesDone = "resumenes-grupo"
+)
 
-// ensureGrupoAplicadas runs once per database on a server read by groups
-// (varios.go): it sets grupo on the applied contributions stored before
-// it existed, so that a group read that misses a customer means it was
-// never folded. Workers of the version before must be stopped first, as
-// for migrarClientes: what they write without grupo afterwards would be
-// counted again.
-func (m *Mongo) ensureGrupoAplicadas(ctx context.Context) error {
+// ensureGrupos runs once per database on a server read by groups
+// (varios.go): it sets grupo on the applied contributions and the totals
+// stored before it existed, so that a group read that misses a customer
+// means it has none (a read by _id each otherwise: every new customer's
+// totals, on FerretDB on PostgreSQL). Workers of the version before must
+// be stopped first, as for migrarClientes: what they write without grupo
+// afterwards would be counted again, or missed.
+func (m *Mongo) ensureGrupos(ctx context.Context) error {
 	if m.modo != leerPorGrupos {
 		return nil
 	}
-	if hecha, err := m.migracionHecha(ctx, grupoAplicadasDone); hecha || err != nil {
+	for _, g := range []struct{ done, coll, id string }{
+		{grupoAplicadasDone, aplicadasColl, "id"},
+		{grupoResumenesDone, resumenesColl, "_id"},
+	} {
+		if err := m.ensureGrupo(ctx, g.done, m.db.Collection(g.coll), g.id); err != nil {
+			return fmt.Errorf("%s: %w", g.coll, err)
+		}
+	}
+	return nil
+}
+
+// ensureGrupo sets grupo on the documents of coll without it, from their
+// customer id in field id, and marks done.
+func (m *Mongo) ensureGrupo(ctx context.Context, done string, coll *mongo.Collection, id string) error {
+	if hecha, err := m.migracionHecha(ctx, done); hecha || err != nil {
 		return err
 	}
-	aplicadas := m.db.Collection(aplicadasColl)
-	cur, err := aplicadas.Find(ctx, bson.D{{Key: "grupo", Value: bson.D{{Key: "$exists", Value: false}}}},
-		options.Find().SetProjection(bson.D{{Key: "id", Value: 1}}))
+	cur, err := coll.Find(ctx, bson.D{{Key: "grupo", Value: bson.D{{Key: "$exists", Value: false}}}},
+		options.Find().SetProjection(bson.D{{Key: id, Value: 1}}))
 	if err != nil {
 		return mapError(err)
 	}
-	var docs []struct {
-		Clave string `bson:"_id"`
-		ID    int64  `bson:"id"`
-	}
+	var docs []bson.Raw
 	if err := cur.All(ctx, &docs); err != nil {
 		return mapError(err)
 	}
 	for _, d := range docs {
-		if _, err := aplicadas.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Clave}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "grupo", Value: grupoDe(d.ID)}}}}); err != nil {
+		cliente, ok := d.Lookup(id).AsInt64OK()
+		if !ok {
+			return fmt.Errorf("repository: %s %v: no customer id in %s", coll.Name(), d.Lookup("_id"), id)
+		}
+		if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Lookup("_id")}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "grupo", Value: grupoDe(cliente)}}}}); err != nil {
 			return mapError(err)
 		}
 	}
-	_, err = m.db.Collection(migrationsColl).InsertOne(ctx, bson.D{{Key: "_id", Value: grupoAplicadasDone}})
+	_, err = m.db.Collection(migrationsColl).InsertOne(ctx, bson.D{{Key: "_id", Value: done}})
 	return ignoreDuplicates(err)
 }
 

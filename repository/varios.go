@@ -30,8 +30,9 @@ import (
 //     query: one index scan (grupoIndex) instead of one query per id.
 //
 // Documents stored before grupo existed are not found by a group read;
-// where that can be (customers, totals), every id a group read misses is
-// read again by _id.
+// where that can be (customers), every id a group read misses is read
+// again by _id. Applied contributions and totals were given grupo once
+// (ensureGrupos).
 const (
 	grupoSize = 1024
 	// grupoMinimo is the fewest wanted ids for which a group is read as a
@@ -204,5 +205,5 @@ func (m *Mongo) GetVarios(ctx context.Context, ids []int64) (map[int64]handlers.
 // without totals is absent (handlers.LectorAgregados).
 func (h *Historial) AgregadosVarios(ctx context.Context, ids []int64) (map[int64]handlers.Agregados, error) {
 	return leerComo(ctx, lectura[resumenDoc]{coll: h.resumenes, varios: h.varios, clave: func(id int64) any { return id },
-		id: func(d resumenDoc) int64 { return d.ClienteID }}, ids, resumenDoc.toHandlers)
+		id: func(d resumenDoc) int64 { return d.ClienteID }, completos: true}, ids, resumenDoc.toHandlers)
 }
