@@ -3,7 +3,9 @@ package repository
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -96,7 +98,15 @@ func BenchmarkProyector(b *testing.B) {
 		b.ReportMetric(float64(n)/backlog.Seconds(), "backlog-notices/s")
 		b.ReportMetric(float64(n)/rondas.Seconds(), "rondas-notices/s")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "rondas-cpu-µs/notice")
-		storetest.CheckContadoresSinCompras(b, m.Reportes(), imp.Clientes)
+		ids := make([]int64, n)
+		for i := range ids {
+			ids[i] = first + int64(i)
+		}
+		stored, err := m.GetVarios(ctx, ids)
+		if err != nil || len(stored) != n {
+			b.Fatalf("customers: %d, %v", len(stored), err)
+		}
+		storetest.CheckContadoresSinCompras(b, m.Reportes(), slices.Collect(maps.Values(stored)))
 		m.db.Drop(ctx)
 		m.Close(ctx)
 		b.StartTimer()
