@@ -405,21 +405,18 @@ func TestProjectorRoundTrips(t *testing.T) {
 		ids[i] = cl.ID
 	}
 	creates, perCreate := fold("creates")
-	for i, id := range ids {
-		c := storetest.Campos(i)
-		if _, err := svc.Actualizar(ctx, id, handlers.Datos{DNI: &c.DNI, Nombre: ptr("Beto"), Apellido: &c.Apellido, Email: &c.Email,
-			Direccion: ptr("Calle Real 12, Huancayo, Junín")}, handlers.Cambio{}); err != nil {
-			t.Fatal(err)
+	actualizar := func(nombre, direccion string) {
+		for i, id := range ids {
+			c := storetest.Campos(i)
+			if _, err := svc.Actualizar(ctx, id, handlers.Datos{DNI: &c.DNI, Nombre: &nombre, Apellido: &c.Apellido, Email: &c.Email,
+				Direccion: &direccion}, handlers.Cambio{}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	actualizar("Beto", "Calle Real 12, Huancayo, Junín")
 	updates, perUpdate := fold("updates")
-	for i, id := range ids {
-		c := storetest.Campos(i)
-		if _, err := svc.Actualizar(ctx, id, handlers.Datos{DNI: &c.DNI, Nombre: ptr("Carla"), Apellido: &c.Apellido, Email: &c.Email,
-			Direccion: ptr("Calle Real 12, Huancayo, Junín")}, handlers.Cambio{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	actualizar("Carla", "Calle Real 12, Huancayo, Junín")
 	// A name moves no report: the applied contributions stay as they are.
 	quietas, _ := fold("updates of a name")
 	for _, w := range []string{"update " + aplicadasColl, "insert " + aplicadasColl} {
