@@ -39,7 +39,9 @@ import (
 // 2. Fold. One Projector round, in this order:
 //    a. reads the last lote (batch). If it is not done, it completes it
 //       (step d) and ends the round; a lote of another live projector is
-//       left to it until Takeover has passed.
+//       left to it until Takeover has passed. A projector that completed
+//       lote n itself a moment ago (recordarHecho) takes n as read;
+//       (c) catches a lote n+1 recorded since;
 //    b. reads up to Batch notices, and for their customers the applied
 //       contributions (what the counters hold for them now) and the
 //       current ones (from Store and Historial);
