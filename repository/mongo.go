@@ -214,7 +214,7 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 		// index; listings by registration date use the next one.
 		{Keys: bson.D{{Key: "palabras", Value: 1}}, Options: options.Index().SetName("palabras")},
 		{Keys: bson.D{{Key: "fechaRegistro", Value: 1}}, Options: options.Index().SetName("fechaRegistro")},
-		grupoIndex,
+		grupoIndex(),
 	} {
 		if _, err := m.clientes.Indexes().CreateOne(ctx, idx); err != nil {
 			return fmt.Errorf("repository: create index %s: %w", *idx.Options.Name, err)

@@ -74,8 +74,8 @@ func reportesIndexes(db *mongo.Database) []collIndex {
 			Options: options.Index().SetName("id_unique").SetUnique(true)}},
 		{db.Collection(aplicadasColl), mongo.IndexModel{Keys: bson.D{{Key: "departamento", Value: 1}, {Key: "id", Value: 1}},
 			Options: options.Index().SetName("departamento_numero")}},
-		{db.Collection(aplicadasColl), grupoIndex},
-		{db.Collection(avisosColl), grupoIndex},
+		{db.Collection(aplicadasColl), grupoIndex()},
+		{db.Collection(avisosColl), grupoIndex()},
 	}
 }
 

@@ -52,7 +52,12 @@ func grupoDe(id int64) int64 { return id / grupoSize }
 // index's prefix would do on MongoDB: FerretDB on PostgreSQL can serve an
 // equality only through the GIN twin of a single-field index
 // (deploy/local/ferretdb-gin.sql), and scans the table otherwise.
-var grupoIndex = mongo.IndexModel{Keys: bson.D{{Key: "grupo", Value: 1}}, Options: options.Index().SetName("grupo")}
+//
+// A new one each call: the driver writes to an index model's options
+// when it creates it, and EnsureSchema may run in several goroutines.
+func grupoIndex() mongo.IndexModel {
+	return mongo.IndexModel{Keys: bson.D{{Key: "grupo", Value: 1}}, Options: options.Index().SetName("grupo")}
+}
 
 // modoLectura is how a store reads many documents by id (see above).
 type modoLectura int
