@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -38,22 +39,30 @@ import (
 // 2. Fold. One Projector round, in this order:
 //    a. reads the last lote (batch). If it is not done, it completes it
 //       (step d) and ends the round; a lote of another live projector is
-//       left to it until Takeover has passed.
+//       left to it until Takeover has passed. A projector that completed
+//       lote n itself a moment ago (recordarHecho) takes n as read;
+//       (c) catches a lote n+1 recorded since;
 //    b. reads up to Batch notices, and for their customers the applied
 //       contributions (what the counters hold for them now) and the
 //       current ones (from Store and Historial);
 //    c. records lote n+1, where n is the lote read in (a): the notices'
-//       ids, every customer's new contribution, and the counters' delta
+//       ids, every customer's new contribution that differs from the
+//       applied one (a write of one equal changes nothing but its lote
+//       stamp, which only guards the write itself), and the counters' delta
 //       (new minus applied). Lote numbers are unique, so of two projectors
 //       that read the same lote n only one records n+1; the other
 //       (ErrLoteOcupado) ends its round and starts again from (a), reading
-//       the applied contributions again. A done lote is kept (for an hour)
+//       the applied contributions again. A done lote is kept (guardarLotes)
 //       so that this holds even when the other projector already finished;
 //    d. completes lote n+1 (ReportesStore.CompletarLote): adds the delta
 //       to each family's counters document unless that document already
 //       counts lote n+1, sets each customer's applied contribution unless
 //       it is already at lote n+1, deletes the notices, marks the lote
 //       done. Each write is idempotent by the lote number it records.
+//       The round that recorded the lote hands its completion what (b)
+//       read (Lote.Leido), which still holds: nothing but a completion
+//       moves the applied contributions, and none ran since (b), or (c)
+//       would have failed. A completion that repeats one reads again.
 //
 // Interleavings:
 //   - a crash anywhere in (b) or (c) before the lote is recorded: nothing
@@ -110,6 +119,25 @@ type Lote struct {
 	Contribuciones map[int64]Contribucion
 	// Avisos are the notices it folds.
 	Avisos []Aviso
+	// Leido is what the round that recorded the lote read to build it;
+	// nil on a lote read back (UltimoLote), whose completion may be a
+	// repeat. Never stored.
+	Leido *LoteLeido
+}
+
+// LoteLeido is what a round read before recording its lote n, which a
+// store may use in CompletarLote's first call instead of reading again.
+// It holds at that call: applied contributions only move when a lote is
+// completed, the round read them after lote n-1 was done, and lote n
+// could be recorded only because no other lote was recorded since.
+type LoteLeido struct {
+	// Aplicadas are the applied contributions of the lote's customers
+	// before it; a customer absent was never folded.
+	Aplicadas map[int64]Contribucion
+	// TodosLosAvisos says the notices were every notice recorded when
+	// read (fewer than Batch): deleting them by a scan of the notices
+	// is cheap.
+	TodosLosAvisos bool
 }
 
 // ErrLoteOcupado: a lote with that number is recorded already.
@@ -135,7 +163,8 @@ type ReportesStore interface {
 	// CompletarLote applies recorded lote l once, however many times it is
 	// called, also after a call that stopped half way: adds l.Delta to the
 	// counters, sets the applied contributions, deletes l's notices and
-	// marks l done.
+	// marks l done. Where l.Leido is set, the call is the first for l and
+	// may trust it.
 	CompletarLote(ctx context.Context, l Lote) error
 	// Contadores returns the non-zero counters of one family, by bucket.
 	Contadores(ctx context.Context, familia string) (map[string]int64, error)
@@ -194,6 +223,42 @@ type Projector struct {
 
 	owner string
 	nudge chan struct{}
+	hecho *loteHecho
+}
+
+// loteHecho is the last lote a projector completed, and when.
+type loteHecho struct {
+	mu     sync.Mutex
+	numero int64
+	cuando time.Time
+}
+
+// recordarHecho bounds how long a projector trusts that the lote it
+// completed is the last done one, well inside guardarLotes: lote n+1, if
+// another projector recorded it since, is still there to refuse this
+// one's.
+const recordarHecho = time.Minute
+
+// guardarLotes is how long Run keeps done lotes: longer than a round
+// (30 s) after recordarHecho, so that lote n+1 outlives every round that
+// read lote n as the last. Not longer: FerretDB/SQLite finds a lote by
+// its number with a scan of those kept, every lote (an hour of lotes
+// was tens of thousands at a few hundred changes a second).
+const guardarLotes = 5 * time.Minute
+
+// ultimoHecho returns the lote this projector completed last, if that is
+// recent enough to start the next without reading the last lote.
+func (p *Projector) ultimoHecho() (int64, bool) {
+	p.hecho.mu.Lock()
+	defer p.hecho.mu.Unlock()
+	return p.hecho.numero, p.hecho.numero > 0 && p.Now().Sub(p.hecho.cuando) < min(p.Takeover, recordarHecho)
+}
+
+// recordar sets the lote completed last; 0 forgets it.
+func (p *Projector) recordar(numero int64) {
+	p.hecho.mu.Lock()
+	defer p.hecho.mu.Unlock()
+	p.hecho.numero, p.hecho.cuando = numero, p.Now()
 }
 
 // NewProjector returns p ready to run; every field but Observe is required.
@@ -206,6 +271,7 @@ func NewProjector(p Projector) (*Projector, error) {
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
 	p.owner = hex.EncodeToString(id[:])
 	p.nudge = make(chan struct{}, 1)
+	p.hecho = &loteHecho{}
 	return &p, nil
 }
 
@@ -235,7 +301,7 @@ func (p *Projector) Run(ctx context.Context) {
 		defer cancel()
 		n, err := p.RunOnce(rctx)
 		if err == nil && p.Now().Sub(lastPrune) > time.Minute {
-			err = p.Reportes.Podar(rctx, p.Now().Add(-time.Hour))
+			err = p.Reportes.Podar(rctx, p.Now().Add(-guardarLotes))
 			lastPrune = p.Now()
 		}
 		if p.Observe != nil && ctx.Err() == nil {
@@ -279,20 +345,40 @@ func (p *Projector) Drain(ctx context.Context) error {
 
 // RunOnce runs one round (see the comment at the top of this file) and
 // returns how many notices it folded.
+//
+// Step (a) is skipped when this projector completed the last lote it
+// knows of a moment ago: it starts lote n+1 on that. If another recorded
+// n+1 since, (c) fails as for any race, and the next round reads it.
 func (p *Projector) RunOnce(ctx context.Context) (int, error) {
-	last, err := p.Reportes.UltimoLote(ctx)
+	n, err := p.runOnce(ctx)
 	if err != nil {
-		return 0, err
+		p.recordar(0)
 	}
-	numero := int64(1)
-	if last != nil {
-		if !last.Hecho {
-			if last.Owner != p.owner && p.Now().Sub(last.Creado) < p.Takeover {
-				return 0, nil
-			}
-			return len(last.Avisos), p.Reportes.CompletarLote(ctx, *last)
+	return n, err
+}
+
+func (p *Projector) runOnce(ctx context.Context) (int, error) {
+	numero, ok := p.ultimoHecho()
+	numero++
+	if !ok {
+		last, err := p.Reportes.UltimoLote(ctx)
+		if err != nil {
+			return 0, err
 		}
-		numero = last.Numero + 1
+		numero = 1
+		if last != nil {
+			if !last.Hecho {
+				if last.Owner != p.owner && p.Now().Sub(last.Creado) < p.Takeover {
+					return 0, nil
+				}
+				err := p.Reportes.CompletarLote(ctx, *last)
+				if err == nil {
+					p.recordar(last.Numero)
+				}
+				return len(last.Avisos), err
+			}
+			numero = last.Numero + 1
+		}
 	}
 	avisos, err := p.Reportes.Avisos(ctx, p.Batch)
 	if err != nil || len(avisos) == 0 {
@@ -300,7 +386,7 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 	}
 	var ids []int64
 	lote := Lote{Numero: numero, Owner: p.owner, Creado: truncateToMillis(p.Now()), Delta: map[string]int64{},
-		Contribuciones: map[int64]Contribucion{}}
+		Contribuciones: map[int64]Contribucion{}, Leido: &LoteLeido{TodosLosAvisos: len(avisos) < p.Batch}}
 	for _, a := range avisos {
 		lote.Avisos = append(lote.Avisos, a)
 		if !slices.Contains(ids, a.ClienteID) {
@@ -311,11 +397,18 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	lote.Leido.Aplicadas = aplicadas
 	nuevas, err := p.contribuciones(ctx, ids)
 	if err != nil {
 		return 0, err
 	}
 	for i, id := range ids {
+		if aplicadas[id].Equal(nuevas[i]) {
+			// Nothing moves, and the applied one (or none, for a
+			// customer that adds nothing) already says what a write
+			// would: the lote leaves it alone.
+			continue
+		}
 		for k, d := range Delta(aplicadas[id], nuevas[i]) {
 			lote.Delta[k] += d
 		}
@@ -328,11 +421,16 @@ func (p *Projector) RunOnce(ctx context.Context) (int, error) {
 	}
 	switch err := p.Reportes.IniciarLote(ctx, lote); {
 	case errors.Is(err, ErrLoteOcupado):
+		p.recordar(0)
 		return 0, nil // another projector got there first: start again
 	case err != nil:
 		return 0, err
 	}
-	return len(avisos), p.Reportes.CompletarLote(ctx, lote)
+	err = p.Reportes.CompletarLote(ctx, lote)
+	if err == nil {
+		p.recordar(lote.Numero)
+	}
+	return len(avisos), err
 }
 
 // LectorClientes is what a Store may offer to read many customers in a

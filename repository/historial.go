@@ -59,7 +59,7 @@ func historialIndexes(db *mongo.Database) []collIndex {
 		// One customer's sales, all of them (totals); see grupoIndex.
 		{db.Collection(comprasColl), mongo.IndexModel{Keys: bson.D{{Key: "clienteId", Value: 1}},
 			Options: options.Index().SetName("clienteId")}},
-		{db.Collection(resumenesColl), grupoIndex},
+		{db.Collection(resumenesColl), grupoIndex()},
 	}
 }
 

@@ -222,7 +222,7 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 		// index; listings by registration date use the next one.
 		{Keys: bson.D{{Key: "palabras", Value: 1}}, Options: options.Index().SetName("palabras")},
 		{Keys: bson.D{{Key: "fechaRegistro", Value: 1}}, Options: options.Index().SetName("fechaRegistro")},
-		grupoIndex,
+		grupoIndex(),
 	} {
 		if _, err := m.clientes.Indexes().CreateOne(ctx, idx); err != nil {
 			return fmt.Errorf("repository: create index %s: %w", *idx.Options.Name, err)
@@ -254,8 +254,8 @@ func (m *Mongo) EnsureSchema(ctx context.Context) error {
 	if err := ensureFamilias(ctx, m.db); err != nil {
 		return err
 	}
-	if err := m.ensureGrupoAplicadas(ctx); err != nil {
-		return fmt.Errorf("repository: group of applied contributions: %w", err)
+	if err := m.ensureGrupos(ctx); err != nil {
+		return fmt.Errorf("repository: group of applied contributions and totals: %w", err)
 	}
 	// Once per database (a mark in migrations), after the copy above.
 	if err := m.backfillReportes(ctx); err != nil {

@@ -60,7 +60,7 @@ func (m *Mongo) Reportes() *Reportes {
 }
 
 // lecturaAplicadas reads applied contributions. Every one carries grupo
-// (ensureGrupoAplicadas), so a group read is complete.
+// (ensureGrupos), so a group read is complete.
 func (r *Reportes) lecturaAplicadas() lectura[contribucionDoc] {
 	return lectura[contribucionDoc]{coll: r.aplicadas, varios: r.varios, clave: func(id int64) any { return claveDe(id) },
 		id: func(d contribucionDoc) int64 { return d.ID }, completos: true}
@@ -74,8 +74,8 @@ func reportesIndexes(db *mongo.Database) []collIndex {
 			Options: options.Index().SetName("id_unique").SetUnique(true)}},
 		{db.Collection(aplicadasColl), mongo.IndexModel{Keys: bson.D{{Key: "departamento", Value: 1}, {Key: "id", Value: 1}},
 			Options: options.Index().SetName("departamento_numero")}},
-		{db.Collection(aplicadasColl), grupoIndex},
-		{db.Collection(avisosColl), grupoIndex},
+		{db.Collection(aplicadasColl), grupoIndex()},
+		{db.Collection(avisosColl), grupoIndex()},
 	}
 }
 
@@ -377,10 +377,12 @@ func (r *Reportes) IniciarLote(ctx context.Context, l handlers.Lote) error {
 // a missing document is inserted (a unique _id makes that idempotent),
 // never upserted, which FerretDB does not make atomic.
 //
-// The contributions are read first, many at a time (varios.go): the
-// missing ones are inserted together, the older ones replaced one by one,
-// those at this lote or a later one left alone. The notices go in one
-// delete per thousand where the server finds them by $in.
+// The contributions are read first, many at a time (varios.go), unless
+// the round that recorded l read them (l.Leido): the missing ones are
+// inserted together, the older ones replaced one by one, those at this
+// lote or a later one left alone. The notices go in one delete per
+// thousand where the server finds them by $in, or where they were all
+// the notices there were (borrarAvisos).
 func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 	n := l.Numero
 	older := bson.D{{Key: "$lt", Value: n}}
@@ -402,7 +404,7 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 	if err := r.aplicar(ctx, l); err != nil {
 		return err
 	}
-	if err := r.borrarAvisos(ctx, l.Avisos); err != nil {
+	if err := r.borrarAvisos(ctx, l.Avisos, l.Leido != nil && l.Leido.TodosLosAvisos); err != nil {
 		return err
 	}
 	if _, err := r.lotes.UpdateOne(ctx, bson.D{{Key: "_id", Value: n}}, bson.D{{Key: "$set", Value: bson.D{{Key: "hecho", Value: true}}}}); err != nil {
@@ -419,58 +421,76 @@ func (r *Reportes) CompletarLote(ctx context.Context, l handlers.Lote) error {
 func (r *Reportes) aplicar(ctx context.Context, l handlers.Lote) error {
 	n := l.Numero
 	ids := slices.Sorted(maps.Keys(l.Contribuciones))
-	current, err := r.lecturaAplicadas().leer(ctx, ids)
-	if err != nil {
-		return err
+	// The lote each customer's applied contribution is at, if it has one.
+	lotes := make(map[int64]int64, len(ids))
+	if l.Leido != nil {
+		for id := range l.Leido.Aplicadas {
+			lotes[id] = n - 1 // read before lote n was recorded: older
+		}
+	} else {
+		current, err := r.lecturaAplicadas().leer(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for id, d := range current {
+			lotes[id] = d.Lote
+		}
 	}
 	var nuevas []any
-	var viejas []contribucionDoc
+	var viejas, dudosas []contribucionDoc
 	for _, id := range ids {
 		doc := contribucionDocOf(id, n, l.Contribuciones[id])
-		switch cur, ok := current[id]; {
+		switch lote, ok := lotes[id]; {
 		case !ok:
 			nuevas = append(nuevas, doc)
-		case cur.Lote < n:
+		case lote < n:
 			viejas = append(viejas, doc)
 		}
 	}
 	// Only one projector completes a lote at a time but on MongoDB (see
 	// the projector), where a duplicate only means another got there
-	// first: those documents are then set one by one.
+	// first: those documents are then set one by one, their lote read
+	// again.
 	if err := insertarLotes(ctx, r.aplicadas, nuevas); err != nil {
 		if _, dup := duplicateKey(err); !dup {
 			return err
 		}
 		for _, d := range nuevas {
-			viejas = append(viejas, d.(contribucionDoc))
+			dudosas = append(dudosas, d.(contribucionDoc))
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(leerEnParalelo)
 	for _, doc := range viejas {
-		g.Go(func() error { return r.aplicarUna(gctx, doc) })
+		g.Go(func() error { return r.aplicarUna(gctx, doc, true) })
+	}
+	for _, doc := range dudosas {
+		g.Go(func() error { return r.aplicarUna(gctx, doc, false) })
 	}
 	return g.Wait()
 }
 
 // aplicarUna sets one applied contribution unless it is at doc's lote or
-// a later one.
-func (r *Reportes) aplicarUna(ctx context.Context, doc contribucionDoc) error {
+// a later one. vieja says it was just read at an older lote.
+func (r *Reportes) aplicarUna(ctx context.Context, doc contribucionDoc, vieja bool) error {
 	n := doc.Lote
 	filter := bson.D{{Key: "_id", Value: doc.Clave}, {Key: "lote", Value: bson.D{{Key: "$lt", Value: n}}}}
 	if r.soloID {
 		// A two-key filter would scan every contribution; FerretDB does
 		// not apply updates atomically anyway, and only one projector
-		// completes a lote at a time (see the projector).
-		var cur contribucionDoc
-		switch err := r.aplicadas.FindOne(ctx, bson.D{{Key: "_id", Value: doc.Clave}}).Decode(&cur); {
-		case errors.Is(err, mongo.ErrNoDocuments):
-			_, err = r.aplicadas.InsertOne(ctx, doc)
-			return ignoreDuplicates(err)
-		case err != nil:
-			return mapError(err)
-		case cur.Lote >= n:
-			return nil // already at this lote or a later one
+		// completes a lote at a time (see the projector): the lote read
+		// here, or just before (vieja), is as good as the filter.
+		if !vieja {
+			var cur contribucionDoc
+			switch err := r.aplicadas.FindOne(ctx, bson.D{{Key: "_id", Value: doc.Clave}}).Decode(&cur); {
+			case errors.Is(err, mongo.ErrNoDocuments):
+				_, err = r.aplicadas.InsertOne(ctx, doc)
+				return ignoreDuplicates(err)
+			case err != nil:
+				return mapError(err)
+			case cur.Lote >= n:
+				return nil // already at this lote or a later one
+			}
 		}
 		filter = filter[:1]
 	}
@@ -484,20 +504,22 @@ func (r *Reportes) aplicarUna(ctx context.Context, doc contribucionDoc) error {
 }
 
 // borrarAvisos deletes the notices: by _id one at a time where only that
-// is found without a scan (FerretDB on SQLite); a thousand per $in on
+// is found without a scan (FerretDB on SQLite), unless they were all the
+// notices there were (todos): then a scan of the few left is cheaper
+// than a command each, and they go by $in; a thousand per $in on
 // MongoDB; on FerretDB on PostgreSQL, which does not hand $in down and
 // would decode every notice for each, one delete per group of customers
 // ({grupo, _id $in}: the group is handed down). A notice the group delete
 // missed (recorded before notices had grupo, or deleted already) is
 // deleted by its _id.
-func (r *Reportes) borrarAvisos(ctx context.Context, avisos []handlers.Aviso) error {
+func (r *Reportes) borrarAvisos(ctx context.Context, avisos []handlers.Aviso, todos bool) error {
 	porGrupo := map[int64][]string{}
 	var porID []string
 	for _, a := range avisos {
 		switch {
-		case r.modo == leerPorID || r.modo == leerPorGrupos && a.ClienteID <= 0:
+		case r.modo == leerPorID && !todos || r.modo == leerPorGrupos && a.ClienteID <= 0:
 			porID = append(porID, a.ID)
-		case r.modo == leerConIn:
+		case r.modo != leerPorGrupos:
 			porGrupo[0] = append(porGrupo[0], a.ID)
 		default:
 			porGrupo[grupoDe(a.ClienteID)] = append(porGrupo[grupoDe(a.ClienteID)], a.ID)
@@ -624,42 +646,61 @@ func (r *Reportes) Podar(ctx context.Context, before time.Time) error {
 	return mapError(err)
 }
 
-// grupoAplicadasDone marks that every applied contribution carries grupo.
-const grupoAplicadasDone = "aplicadas-grupo"
+// grupoAplicadasDone and grupoResumenesDone mark that every applied
+// contribution, and every customer's totals, carry grupo.
+const (
+	grupoAplicadasDone = "aplicadas-grupo"
+	grupoResumenesDone = "resumenes-grupo"
+)
 
-// ensureGrupoAplicadas runs once per database on a server read by groups
-// (varios.go): it sets grupo on the applied contributions stored before
-// it existed, so that a group read that misses a customer means it was
-// never folded. Workers of the version before must be stopped first, as
-// for migrarClientes: what they write without grupo afterwards would be
-// counted again.
-func (m *Mongo) ensureGrupoAplicadas(ctx context.Context) error {
+// ensureGrupos runs once per database on a server read by groups
+// (varios.go): it sets grupo on the applied contributions and the totals
+// stored before it existed, so that a group read that misses a customer
+// means it has none (a read by _id each otherwise: every new customer's
+// totals, on FerretDB on PostgreSQL). Workers of the version before must
+// be stopped first, as for migrarClientes: what they write without grupo
+// afterwards would be counted again, or missed.
+func (m *Mongo) ensureGrupos(ctx context.Context) error {
 	if m.modo != leerPorGrupos {
 		return nil
 	}
-	if hecha, err := m.migracionHecha(ctx, grupoAplicadasDone); hecha || err != nil {
+	for _, g := range []struct{ done, coll, id string }{
+		{grupoAplicadasDone, aplicadasColl, "id"},
+		{grupoResumenesDone, resumenesColl, "_id"},
+	} {
+		if err := m.ensureGrupo(ctx, g.done, m.db.Collection(g.coll), g.id); err != nil {
+			return fmt.Errorf("%s: %w", g.coll, err)
+		}
+	}
+	return nil
+}
+
+// ensureGrupo sets grupo on the documents of coll without it, from their
+// customer id in field id, and marks done.
+func (m *Mongo) ensureGrupo(ctx context.Context, done string, coll *mongo.Collection, id string) error {
+	if hecha, err := m.migracionHecha(ctx, done); hecha || err != nil {
 		return err
 	}
-	aplicadas := m.db.Collection(aplicadasColl)
-	cur, err := aplicadas.Find(ctx, bson.D{{Key: "grupo", Value: bson.D{{Key: "$exists", Value: false}}}},
-		options.Find().SetProjection(bson.D{{Key: "id", Value: 1}}))
+	cur, err := coll.Find(ctx, bson.D{{Key: "grupo", Value: bson.D{{Key: "$exists", Value: false}}}},
+		options.Find().SetProjection(bson.D{{Key: id, Value: 1}}))
 	if err != nil {
 		return mapError(err)
 	}
-	var docs []struct {
-		Clave string `bson:"_id"`
-		ID    int64  `bson:"id"`
-	}
+	var docs []bson.Raw
 	if err := cur.All(ctx, &docs); err != nil {
 		return mapError(err)
 	}
 	for _, d := range docs {
-		if _, err := aplicadas.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Clave}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "grupo", Value: grupoDe(d.ID)}}}}); err != nil {
+		cliente, ok := d.Lookup(id).AsInt64OK()
+		if !ok {
+			return fmt.Errorf("repository: %s %v: no customer id in %s", coll.Name(), d.Lookup("_id"), id)
+		}
+		if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Lookup("_id")}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "grupo", Value: grupoDe(cliente)}}}}); err != nil {
 			return mapError(err)
 		}
 	}
-	_, err = m.db.Collection(migrationsColl).InsertOne(ctx, bson.D{{Key: "_id", Value: grupoAplicadasDone}})
+	_, err = m.db.Collection(migrationsColl).InsertOne(ctx, bson.D{{Key: "_id", Value: done}})
 	return ignoreDuplicates(err)
 }
 

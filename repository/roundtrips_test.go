@@ -18,10 +18,12 @@ import (
 	"github.com/jea/cliente/handlers/storetest"
 )
 
-// commandCounter counts the commands a client sends, by name.
+// commandCounter counts the commands a client sends, by name, and by
+// name and collection.
 type commandCounter struct {
-	mu     sync.Mutex
-	counts map[string]int
+	mu        sync.Mutex
+	counts    map[string]int
+	porColecc map[string]int
 }
 
 func (c *commandCounter) monitor() *event.CommandMonitor {
@@ -29,19 +31,35 @@ func (c *commandCounter) monitor() *event.CommandMonitor {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.counts[e.CommandName]++
+		coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+		if c.porColecc == nil {
+			c.porColecc = map[string]int{}
+		}
+		c.porColecc[e.CommandName+" "+coll]++
 	}}
 }
 
-// take returns the counts since the last take and starts again.
+// take returns the counts by name since the last take and starts again.
 func (c *commandCounter) take() (map[string]int, int) {
+	porNombre, _, total := c.takeAll()
+	return porNombre, total
+}
+
+// takeColecc is take by name and collection.
+func (c *commandCounter) takeColecc() (map[string]int, int) {
+	_, porColecc, total := c.takeAll()
+	return porColecc, total
+}
+
+func (c *commandCounter) takeAll() (porNombre, porColecc map[string]int, total int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out, total := c.counts, 0
-	for _, n := range out {
+	porNombre, porColecc = c.counts, c.porColecc
+	for _, n := range porNombre {
 		total += n
 	}
-	c.counts = map[string]int{}
-	return out, total
+	c.counts, c.porColecc = map[string]int{}, map[string]int{}
+	return porNombre, porColecc, total
 }
 
 func formatCounts(counts map[string]int, n int) string {
@@ -424,4 +442,129 @@ func BenchmarkCrear(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestProjectorRoundTrips counts the commands the report projector sends
+// per notice it folds, for creates and for updates, in lotes as the
+// worker makes them (issue 15: the projector sent about 5 commands per
+// create on FerretDB/SQLite, one lote every few notices). Before
+// LoteLeido a create's notice cost 2 reads of its applied contribution
+// and, on SQLite, a delete of its own; an update's a third read.
+func TestProjectorRoundTrips(t *testing.T) {
+	m, svc, relay, counter := monitoredService(t, newDatabase(t), &publisher{})
+	ctx := testCtx(t)
+	p, err := handlers.NewProjector(handlers.Projector{Store: m, Historial: m.Historial(), Reportes: m.Reportes(),
+		Analizador: handlers.NewAnalizador(), Now: time.Now, Batch: 2000, Interval: time.Second, Takeover: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, porLote = 64, 8
+	ptr := func(s string) *string { return &s }
+	// fold folds the notices the changes left, porLote at a time as
+	// nudged rounds do under load, and returns the commands per notice
+	// that each collection and the whole were sent.
+	fold := func(what string) (map[string]int, float64) {
+		drain(t, relay)
+		avisos, err := m.Reportes().Avisos(ctx, 10*n)
+		if err != nil || len(avisos) != n {
+			t.Fatalf("%s: %d notices, %v; want %d", what, len(avisos), err, n)
+		}
+		// The notices the relay recorded, a lote's worth at a time.
+		if _, err := m.db.Collection(avisosColl).DeleteMany(ctx, bson.D{}); err != nil {
+			t.Fatal(err)
+		}
+		counts, total := map[string]int{}, 0
+		for i := 0; i < n; i += porLote {
+			if err := m.Reportes().Avisar(ctx, avisos[i:i+porLote]...); err != nil {
+				t.Fatal(err)
+			}
+			counter.takeColecc() // not the projector's
+			if k, err := p.RunOnce(ctx); err != nil || k != porLote {
+				t.Fatalf("%s: round folded %d, %v; want %d", what, k, err, porLote)
+			}
+			round, k := counter.takeColecc()
+			for c, v := range round {
+				counts[c] += v
+			}
+			total += k
+		}
+		t.Logf("%s: %.2f commands per notice (%s)", what, float64(total)/n, formatCounts(counts, n))
+		return counts, float64(total) / n
+	}
+	ids := make([]int64, n)
+	for i := range n {
+		c := storetest.Campos(i)
+		cl, err := svc.Crear(ctx, handlers.Datos{DNI: &c.DNI, Nombre: ptr("Ana"), Apellido: &c.Apellido, Email: &c.Email,
+			Direccion: ptr("Jr. Junín 456 - Cusco")}, handlers.Cambio{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = cl.ID
+	}
+	creates, perCreate := fold("creates")
+	actualizar := func(nombre, direccion string) {
+		for i, id := range ids {
+			c := storetest.Campos(i)
+			if _, err := svc.Actualizar(ctx, id, handlers.Datos{DNI: &c.DNI, Nombre: &nombre, Apellido: &c.Apellido, Email: &c.Email,
+				Direccion: &direccion}, handlers.Cambio{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	actualizar("Beto", "Calle Real 12, Huancayo, Junín")
+	updates, perUpdate := fold("updates")
+	actualizar("Carla", "Calle Real 12, Huancayo, Junín")
+	// A name moves no report: the applied contributions stay as they are.
+	quietas, _ := fold("updates of a name")
+	for _, w := range []string{"update " + aplicadasColl, "insert " + aplicadasColl} {
+		if quietas[w] > 0 {
+			t.Errorf("updates of a name: %d %s, want none", quietas[w], w)
+		}
+	}
+
+	// Per notice: its customer and its totals, once; its applied
+	// contribution, read once (an update's also replaced); the notices
+	// deleted with one command a lote where the lote was all there were.
+	for _, c := range []struct {
+		what   string
+		counts map[string]int
+		coll   string
+		max    float64
+	}{
+		{"creates", creates, "find " + aplicadasColl, 1},
+		{"updates", updates, "find " + aplicadasColl, 1},
+		{"creates", creates, "delete " + avisosColl, 1.0 / porLote},
+		{"updates", updates, "update " + aplicadasColl, 1},
+		{"creates", creates, "find " + clientesColl, 1},
+		{"creates", creates, "find " + resumenesColl, resumenesPorNotice(m, porLote)},
+	} {
+		if got := float64(c.counts[c.coll]) / n; got > c.max+0.01 {
+			t.Errorf("%s: %.2f %s per notice, want at most %.2f", c.what, got, c.coll, c.max)
+		}
+	}
+	// The rest is the lote's: its header and part, the counters, the
+	// notices read; the last lote is not read after a lote of its own.
+	perLote := float64(4 + len(handlers.Familias) + 4)
+	if perCreate > 3+(perLote+0.5)/porLote || perUpdate > 4+(perLote+0.5)/porLote {
+		t.Errorf("per notice: %.2f commands for a create, %.2f for an update; want at most %.2f and %.2f",
+			perCreate, perUpdate, 3+(perLote+0.5)/porLote, 4+(perLote+0.5)/porLote)
+	}
+	var clientes []handlers.Cliente
+	for _, id := range ids {
+		c, err := m.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clientes = append(clientes, c)
+	}
+	storetest.CheckContadoresSinCompras(t, m.Reportes(), clientes)
+}
+
+// resumenesPorNotice is the most reads of totals per notice in lotes of
+// porLote customers of one group: one $in a lote but where groups are read.
+func resumenesPorNotice(m *Mongo, porLote int) float64 {
+	if m.modo == leerPorGrupos {
+		return 1
+	}
+	return 1 / float64(porLote)
 }

@@ -18,7 +18,9 @@ import (
 //
 //   - MongoDB answers {_id: {$in: ids}} from the _id index: one query.
 //   - FerretDB on SQLite finds by a string _id without a scan, and scans
-//     for anything else, $in included: one read by _id each, in parallel.
+//     for anything else, $in included: one read by _id each, in parallel,
+//     but where _id is a number (totals), which a read by _id scans for
+//     as well: there one $in scans once for all.
 //   - FerretDB 1.24 on PostgreSQL does not hand $in to PostgreSQL at all,
 //     decoding every document itself. An equality it does hand down (as
 //     jsonb @>, which only the GIN twins of deploy/local/ferretdb-gin.sql
@@ -28,14 +30,18 @@ import (
 //     query: one index scan (grupoIndex) instead of one query per id.
 //
 // Documents stored before grupo existed are not found by a group read;
-// where that can be (customers, totals), every id a group read misses is
-// read again by _id.
+// where that can be (customers), every id a group read misses is read
+// again by _id. Applied contributions and totals were given grupo once
+// (ensureGrupos).
 const (
 	grupoSize = 1024
 	// grupoMinimo is the fewest wanted ids for which a group is read as a
 	// group: below it, the group's other documents cost more than the
-	// separate reads save.
-	grupoMinimo = 8
+	// separate reads save. With the GIN twins a read by _id is an index
+	// lookup, and decoding a group's 1,024 documents costs about as much
+	// as a hundred of them: lotes of 16 folded 61 notices/s reading
+	// groups (8 was the bound), 407 reading by _id (BenchmarkProyector).
+	grupoMinimo = 128
 	// leerEnParalelo bounds the reads by _id one call has in flight.
 	leerEnParalelo = 8
 	// inLote bounds the ids of one $in.
@@ -49,7 +55,12 @@ func grupoDe(id int64) int64 { return id / grupoSize }
 // index's prefix would do on MongoDB: FerretDB on PostgreSQL can serve an
 // equality only through the GIN twin of a single-field index
 // (deploy/local/ferretdb-gin.sql), and scans the table otherwise.
-var grupoIndex = mongo.IndexModel{Keys: bson.D{{Key: "grupo", Value: 1}}, Options: options.Index().SetName("grupo")}
+//
+// A new one each call: the driver writes to an index model's options
+// when it creates it, and EnsureSchema may run in several goroutines.
+func grupoIndex() mongo.IndexModel {
+	return mongo.IndexModel{Keys: bson.D{{Key: "grupo", Value: 1}}, Options: options.Index().SetName("grupo")}
+}
 
 // modoLectura is how a store reads many documents by id (see above).
 type modoLectura int
@@ -85,7 +96,11 @@ type lectura[T any] struct {
 func (l lectura[T]) leer(ctx context.Context, ids []int64) (map[int64]T, error) {
 	out := make(map[int64]T, len(ids))
 	var porID []int64
-	switch l.modo {
+	modo := l.modo
+	if _, texto := l.clave(0).(string); modo == leerPorID && !texto {
+		modo = leerConIn
+	}
+	switch modo {
 	case leerConIn:
 		for len(ids) > 0 {
 			n := min(len(ids), inLote)
@@ -198,5 +213,5 @@ func (m *Mongo) GetVarios(ctx context.Context, ids []int64) (map[int64]handlers.
 // without totals is absent (handlers.LectorAgregados).
 func (h *Historial) AgregadosVarios(ctx context.Context, ids []int64) (map[int64]handlers.Agregados, error) {
 	return leerComo(ctx, lectura[resumenDoc]{coll: h.resumenes, varios: h.varios, clave: func(id int64) any { return id },
-		id: func(d resumenDoc) int64 { return d.ClienteID }}, ids, resumenDoc.toHandlers)
+		id: func(d resumenDoc) int64 { return d.ClienteID }, completos: true}, ids, resumenDoc.toHandlers)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -42,6 +41,7 @@ type ReportesOptions struct {
 func RunReportes(t *testing.T, o ReportesOptions, newStores func(t *testing.T) ReportesStores) {
 	t.Run("LoteOnce", func(t *testing.T) { testLoteOnce(t, newStores(t).Reportes) })
 	t.Run("ProjectorRace", func(t *testing.T) { testProjectorRace(t, newStores(t)) })
+	t.Run("LoteRecordado", func(t *testing.T) { testLoteRecordado(t, newStores(t)) })
 	for _, seed := range o.Seeds {
 		t.Run("seed"+strconv.FormatUint(seed, 10), func(t *testing.T) {
 			runReportesSeed(t, seed, o.Operations, newStores(t))
@@ -338,21 +338,33 @@ func (r *racingReportes) Aplicadas(ctx context.Context, ids []int64) (map[int64]
 	return out, err
 }
 
-// Two projectors folding the same notices at once count them once.
-func testProjectorRace(t *testing.T, s ReportesStores) {
-	c := ctx(t)
+// fijos returns a service on s and a maker of projectors on s with the
+// reports store given, whose clock stands still.
+func fijos(t *testing.T, s ReportesStores) (*handlers.Service, func(handlers.ReportesStore, int) *handlers.Projector) {
 	now := fecha
-	svc := memstore.Service(handlers.Deps{Store: s.Store, Historial: s.Historial, Reportes: s.Reportes, Now: func() time.Time { return now }})
+	return enHora(t, s, &now)
+}
+
+// enHora is fijos with the clock *now.
+func enHora(t *testing.T, s ReportesStores, now *time.Time) (*handlers.Service, func(handlers.ReportesStore, int) *handlers.Projector) {
+	clock := func() time.Time { return *now }
 	a := handlers.NewAnalizador()
-	racing := &racingReportes{ReportesStore: s.Reportes}
-	newProjector := func(r handlers.ReportesStore, batch int) *handlers.Projector {
+	svc := memstore.Service(handlers.Deps{Store: s.Store, Historial: s.Historial, Reportes: s.Reportes, Now: clock})
+	return svc, func(r handlers.ReportesStore, batch int) *handlers.Projector {
 		p, err := handlers.NewProjector(handlers.Projector{Store: s.Store, Historial: s.Historial, Reportes: r, Analizador: a,
-			Now: func() time.Time { return now }, Batch: batch, Interval: time.Second, Takeover: time.Minute})
+			Now: clock, Batch: batch, Interval: time.Second, Takeover: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+// Two projectors folding the same notices at once count them once.
+func testProjectorRace(t *testing.T, s ReportesStores) {
+	c := ctx(t)
+	svc, newProjector := fijos(t, s)
+	racing := &racingReportes{ReportesStore: s.Reportes}
 	// The second folds one notice while the first has read both.
 	first, second := newProjector(racing, 10), newProjector(s.Reportes, 1)
 	var clientes []handlers.Cliente
@@ -375,12 +387,84 @@ func testProjectorRace(t *testing.T, s ReportesStores) {
 	if err := first.Drain(c); err != nil {
 		t.Fatal(err)
 	}
-	want := a.Reconstruir(clientes, func(int64) []handlers.Compra { return nil })
-	got, err := handlers.TodosLosContadores(c, s.Reportes)
+	CheckContadoresSinCompras(t, s.Reportes, clientes)
+}
+
+// countingReportes counts the reads of the last lote.
+type countingReportes struct {
+	handlers.ReportesStore
+	ultimo int
+}
+
+func (r *countingReportes) UltimoLote(ctx context.Context) (*handlers.Lote, error) {
+	r.ultimo++
+	return r.ReportesStore.UltimoLote(ctx)
+}
+
+// A projector starts the lote after the one it completed a moment ago
+// without reading the last lote; when another projector recorded that
+// one since, it folds nothing, and its next round reads the last lote.
+func testLoteRecordado(t *testing.T, s ReportesStores) {
+	c := ctx(t)
+	now := fecha
+	svc, newProjector := enHora(t, s, &now)
+	counting := &countingReportes{ReportesStore: s.Reportes}
+	ps := []*handlers.Projector{newProjector(counting, 10), newProjector(s.Reportes, 10)}
+	var clientes []handlers.Cliente
+	crear := func() {
+		i := len(clientes)
+		cl, err := svc.Crear(c, handlers.Datos{DNI: ptr(fmt.Sprintf("1011742%d", i)), Nombre: ptr("Ana"), Email: ptr(fmt.Sprintf("ana%d@example.pe", i)),
+			Direccion: ptr(direcciones[i%len(direcciones)])}, handlers.Cambio{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clientes = append(clientes, cl)
+	}
+	round := func(p int, want int) {
+		t.Helper()
+		if n, err := ps[p].RunOnce(c); err != nil || n != want {
+			t.Fatalf("projector %d: folded %d, %v; want %d", p, n, err, want)
+		}
+	}
+	crear()
+	round(0, 1) // lote 1
+	crear()
+	round(1, 1) // lote 2
+	crear()
+	round(1, 1) // lote 3
+	crear()
+	counting.ultimo = 0
+	round(0, 0) // lote 2 again: taken
+	if counting.ultimo != 0 {
+		t.Errorf("the round after its own lote read the last lote %d times, want none", counting.ultimo)
+	}
+	round(0, 1) // lote 4, the last lote read
+	if counting.ultimo != 1 {
+		t.Errorf("the round after a taken lote read the last lote %d times, want once", counting.ultimo)
+	}
+	if last, err := s.Reportes.UltimoLote(c); err != nil || last == nil || last.Numero != 4 || !last.Hecho {
+		t.Fatalf("last lote %+v, %v; want 4, done", last, err)
+	}
+	// Later than a minute, it reads the last lote again.
+	crear()
+	now = now.Add(2 * time.Minute)
+	round(0, 1)
+	if counting.ultimo != 2 {
+		t.Errorf("a round a while after its lote read the last lote %d times in all, want twice", counting.ultimo)
+	}
+	CheckContadoresSinCompras(t, s.Reportes, clientes)
+}
+
+// CheckContadoresSinCompras fails t unless r's counters equal a rebuild
+// from clientes, who have no purchases.
+func CheckContadoresSinCompras(t testing.TB, r handlers.ReportesStore, clientes []handlers.Cliente) {
+	t.Helper()
+	want := handlers.NewAnalizador().Reconstruir(clientes, func(int64) []handlers.Compra { return nil })
+	got, err := handlers.TodosLosContadores(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !maps.Equal(got, want) {
-		t.Fatalf("counters %v, want %v", got, want)
+	if diffs := handlers.DiferenciasContadores(got, want); len(diffs) > 0 {
+		t.Fatalf("counters differ from a rebuild: %v", diffs)
 	}
 }
