@@ -74,16 +74,17 @@ func nudge(c chan struct{}) {
 // Run publishes whenever nudged and at least every Interval, backing off
 // while rounds fail, until ctx ends.
 func (r *Relay) Run(ctx context.Context) {
-	runRounds(ctx, r.Interval, r.nudge, func(ctx context.Context) (bool, error) {
+	runRounds(ctx, r.Interval, 0, r.nudge, func(ctx context.Context) (bool, error) {
 		n, err := r.round(ctx)
 		return n == r.Batch, err // a full batch: more are waiting
 	})
 }
 
-// runRounds runs round whenever nudged and at least every interval, at
-// once again while it reports more work, backing off while it fails, until
-// ctx ends: the loop of the relay and of the report projector.
-func runRounds(ctx context.Context, interval time.Duration, nudged <-chan struct{}, round func(context.Context) (more bool, err error)) {
+// runRounds runs round whenever nudged (gather later, so that work that
+// comes with the nudge's is done in the same round) and at least every
+// interval, at once again while it reports more work, backing off while it
+// fails, until ctx ends: the loop of the relay and of the report projector.
+func runRounds(ctx context.Context, interval, gather time.Duration, nudged <-chan struct{}, round func(context.Context) (more bool, err error)) {
 	failing := backoff.New(interval, 30*time.Second)
 	for {
 		more, err := round(ctx)
@@ -101,6 +102,13 @@ func runRounds(ctx context.Context, interval time.Duration, nudged <-chan struct
 		case <-ctx.Done():
 			return
 		case <-nudged:
+			if gather > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(gather):
+				}
+			}
 		case <-time.After(wait):
 		}
 	}
