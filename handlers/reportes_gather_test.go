@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,14 +15,14 @@ import (
 // holds. Without Gather the first change's nudge starts a round at once.
 func TestProjectorGathersABurst(t *testing.T) {
 	for _, tc := range []struct {
-		gather   time.Duration
-		wantAll  bool
-		wantDesc string
+		name    string
+		gather  time.Duration
+		wantAll bool
 	}{
-		{500 * time.Millisecond, true, "one lote for the burst"},
-		{0, false, "a round at the first nudge"},
+		{"one lote for the burst", 500 * time.Millisecond, true},
+		{"a round at the first nudge", 0, false},
 	} {
-		t.Run(tc.wantDesc, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			store, reportes := memstore.New(), memstore.NewReportes()
@@ -43,7 +44,7 @@ func TestProjectorGathersABurst(t *testing.T) {
 			avisar := p.NotifyingReportes()
 			const burst = 5
 			for i := range burst {
-				if err := avisar.Avisar(ctx, handlers.Aviso{ID: "c" + string(rune('a'+i)), ClienteID: int64(i + 1)}); err != nil {
+				if err := avisar.Avisar(ctx, handlers.Aviso{ID: fmt.Sprintf("c%d-1", i+1), ClienteID: int64(i + 1)}); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(40 * time.Millisecond)

@@ -114,9 +114,10 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		topics.Recover(log),
 		topics.Retry(topics.RetryPolicy{Backoff: cfg.RetryBackoff, Max: 5 * time.Second}))
 
+	serviceRequests := requests(topics.ServiceRequests)
 	consumers := []topics.ConsumerConfig{
-		{Topic: cfg.CommandTopic, Ordered: true, Handler: requests(topics.ServiceRequests), Concurrency: cfg.CommandConcurrency},
-		{Topic: cfg.QueryTopic, Handler: requests(topics.ServiceRequests)},
+		{Topic: cfg.CommandTopic, Ordered: true, Handler: serviceRequests, Concurrency: cfg.CommandConcurrency},
+		{Topic: cfg.QueryTopic, Handler: serviceRequests},
 		// Administration commands and queries together, in order per key:
 		// they are few.
 		{Topic: cfg.AdminTopic, Ordered: true, Handler: requests(topics.AdminRequests)},
