@@ -85,13 +85,49 @@ func TestSQLite(t *testing.T) {
 
 func TestMinLevel(t *testing.T) {
 	var buf bytes.Buffer
-	l := slog.New(minLevel{Handler: slog.NewTextHandler(&buf, nil), min: slog.LevelError})
-	l = l.With("conn", "x").WithGroup("g")
+	l := slog.New(minLevel{base: slog.NewTextHandler(&buf, nil), min: slog.LevelError})
+	l = l.With("conn", "x").WithGroup("g").With("stmt", "s")
 	l.Warn("dropped")
 	l.Error("kept", "k", "v")
 	out := buf.String()
-	if strings.Contains(out, "dropped") || !strings.Contains(out, "kept") || !strings.Contains(out, "conn=x") || !strings.Contains(out, "g.k=v") {
+	if strings.Contains(out, "dropped") || !strings.Contains(out, "kept") || !strings.Contains(out, "conn=x") ||
+		!strings.Contains(out, "g.stmt=s") || !strings.Contains(out, "g.k=v") {
 		t.Errorf("output:\n%s", out)
+	}
+}
+
+// countingHandler counts the derivations asked of it.
+type countingHandler struct {
+	slog.Handler
+	derived *int
+}
+
+func (h countingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	*h.derived++
+	return countingHandler{h.Handler.WithAttrs(attrs), h.derived}
+}
+
+func (h countingHandler) WithGroup(name string) slog.Handler {
+	*h.derived++
+	return countingHandler{h.Handler.WithGroup(name), h.derived}
+}
+
+// TestMinLevelDefersAttributes: FerretDB derives a logger per statement;
+// the wrapped handler must see those derivations only for a record that
+// passes.
+func TestMinLevelDefersAttributes(t *testing.T) {
+	var buf bytes.Buffer
+	derived := 0
+	l := slog.New(minLevel{base: countingHandler{slog.NewTextHandler(&buf, nil), &derived}, min: slog.LevelError})
+	for range 100 {
+		l.With("sql", "INSERT INTO t VALUES (?)").WithGroup("g").Warn("dropped")
+	}
+	if derived != 0 {
+		t.Fatalf("the wrapped handler derived %d times for records that were all dropped", derived)
+	}
+	l.With("sql", "x").Error("kept")
+	if derived != 1 || !strings.Contains(buf.String(), "sql=x") {
+		t.Errorf("derived %d times, output:\n%s", derived, buf.String())
 	}
 }
 
