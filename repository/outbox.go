@@ -98,10 +98,10 @@ func (o *Outbox) DeCliente(ctx context.Context, id int64) ([]handlers.Evento, er
 	return out, nil
 }
 
-// claimWindow bounds how many recorded events one Claim reads. A customer's
+// ClaimWindow bounds how many recorded events one Claim reads. A customer's
 // events are recorded in version order, so a window of the oldest ones
 // never holds a later event without the earlier ones.
-const claimWindow = 1000
+const ClaimWindow = 1000
 
 // Claim takes its events with two writes, whatever their number: one
 // update stamps the chosen events with a token of this call, where nobody
@@ -112,7 +112,7 @@ func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 	now = now.UTC().Truncate(time.Millisecond)
 	// Leased events are read too: they hold back their customers' later ones.
 	docs, err := findAll[eventoDoc](ctx, o.coll, bson.D{},
-		options.Find().SetSort(bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(claimWindow))
+		options.Find().SetSort(bson.D{{Key: "registrado", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(ClaimWindow))
 	if err != nil {
 		return nil, err
 	}

@@ -148,13 +148,15 @@ func run(ctx context.Context, environ []string, stdout io.Writer) error {
 			st := summarize(s)
 			rs := <-recSamples
 			fmt.Fprintf(stdout, "  %-9s %5d/s: %5.0f/s sent, %6.2f %% 2xx, p50 %s p99 %s ms\n", sc, rate, st.achieved, 100*st.okRatio, ms(st.p50), ms(st.p99))
-			if last := i == len(rates)-1 || !st.sustained(rate, cfg.Step); last && len(s.samples) > 0 {
+			overloaded := st.overloaded(rate, cfg.Step)
+			if last := i == len(rates)-1 || overloaded; last && len(s.samples) > 0 {
 				after, ok := recoveryTime(rs, s.samples[0].start.Add(cfg.Step), 250*time.Millisecond, cfg.RecoveryStep)
 				recs = append(recs, recovery{scenario: sc, rate: cfg.RecoveryRate, after: after, ok: ok})
 			}
 			// Ramping on past an overloaded step measures nothing new and
-			// leaves a backlog to the next scenario.
-			if !st.sustained(rate, cfg.Step) {
+			// leaves a backlog to the next scenario; past a step that only
+			// missed the latency bar, the next one may still be sustained.
+			if overloaded {
 				break
 			}
 		}

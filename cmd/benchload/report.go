@@ -81,6 +81,19 @@ func (st stats) sustained(offered int, d time.Duration) bool {
 	return st.sent > 0 && float64(st.sent) >= 0.9*want && st.okRatio >= sustainedOK && st.p99 <= sustainedP99
 }
 
+// overloaded says the service could not keep up with a step: it lost
+// answers or sent fewer than asked, or its p99 is far past the bar. A step
+// that answered everything a little slower than the bar is not overloaded:
+// one noisy step then does not hide the higher steps of its scenario.
+func (st stats) overloaded(offered int, d time.Duration) bool {
+	want := float64(offered) * d.Seconds()
+	return st.sent == 0 || float64(st.sent) < 0.9*want || st.okRatio < sustainedOK || st.p99 > overloadedP99
+}
+
+// overloadedP99 is the p99 past which a step that answered everything is
+// still overloaded: its requests queue far longer than they take.
+const overloadedP99 = 4 * sustainedP99
+
 // highestSustained is, per scenario in order of first appearance, the
 // highest offered rate of a step that was sustained (0: none).
 func highestSustained(steps []step) ([]string, map[string]int) {

@@ -45,6 +45,35 @@ func TestSustained(t *testing.T) {
 	}
 }
 
+// TestOverloaded: a scenario ramps on past a step that answered everything
+// a little too slowly, and stops at one that lost answers or queued.
+func TestOverloaded(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	slowTail := append(samples(t0, 980, 2*time.Millisecond, true), samples(t0, 20, 80*time.Millisecond, true)...)
+	queued := append(samples(t0, 980, 2*time.Millisecond, true), samples(t0, 20, 900*time.Millisecond, true)...)
+	twoFailures := append(samples(t0, 998, 2*time.Millisecond, true), samples(t0, 2, time.Millisecond, false)...)
+	for _, tc := range []struct {
+		name    string
+		s       []sample
+		offered int
+		want    bool
+	}{
+		{"all fast and ok", samples(t0, 1000, 2*time.Millisecond, true), 1000, false},
+		{"p99 80 ms, all answered", slowTail, 1000, false},
+		{"p99 900 ms", queued, 1000, true},
+		{"99.8 % ok", twoFailures, 1000, true},
+		{"sent too few of the offered", samples(t0, 1000, 2*time.Millisecond, true), 2000, true},
+		{"nothing sent", nil, 1000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := summarize(step{offered: tc.offered, duration: time.Second, samples: tc.s})
+			if got := st.overloaded(tc.offered, time.Second); got != tc.want {
+				t.Fatalf("overloaded = %v, want %v (stats %+v)", got, tc.want, st)
+			}
+		})
+	}
+}
+
 func TestHighestSustainedAndTable(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	steps := []step{

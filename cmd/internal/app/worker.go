@@ -77,7 +77,7 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	deps.Diferir = cfg.DeferRecords
 	publisher := topics.NewEventPublisher(cluster, cfg.CustomerEventsTopic)
 	relay, err := handlers.NewRelay(handlers.Relay{Outbox: store.Outbox(), Publisher: publisher, Now: time.Now,
-		Lease: 30 * time.Second, Batch: 100, Interval: cfg.EventsRelayInterval, Observe: relayObserver(log, m),
+		Lease: 30 * time.Second, Batch: RelayBatch, Interval: cfg.EventsRelayInterval, Observe: relayObserver(log, m),
 		Registros: &handlers.Registros{Auditoria: deps.Auditoria, Reportes: deps.Reportes, Idempotency: deps.Idempotency}})
 	if err != nil {
 		return errors.Join(err, stopHTTP())
@@ -189,6 +189,14 @@ func relayObserver(log zerolog.Logger, m Metrics) func(int, error) {
 // backlog (a backfill, a bulk import) in fewer scans; 2,000 fold in a few
 // seconds there at 100,000 customers, well inside a round's 30 s.
 const ProjectorBatch = 2000
+
+// RelayBatch is the most events one relay round claims: as many as a
+// claim reads (repository.ClaimWindow). FerretDB 1.24 sorts in memory, so
+// every claim reads and decodes the whole outbox; claiming fewer than it
+// read made a backlog cost more per event the larger it grew. With 100,
+// 250 creates/s for 30 s on the real infrastructure fell behind for good
+// (90 % 2xx; the outbox reads took most of FerretDB's CPU).
+const RelayBatch = repository.ClaimWindow
 
 // ProjectorGather is how long the projector lets notices gather after a
 // change nudges it (handlers.Projector.Gather). At 100 creates/s on the
