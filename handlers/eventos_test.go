@@ -202,6 +202,53 @@ func TestRelay(t *testing.T) {
 	}
 }
 
+// The relay is behind while a claim holds BehindAt events or more, and
+// catches up with the first claim that holds fewer.
+func TestRelayBehind(t *testing.T) {
+	ctx := context.Background()
+	o := memstore.NewOutbox()
+	next := int64(0)
+	add := func(n int) {
+		for range n {
+			next++
+			if err := o.Add(ctx, handlers.EventoDe(handlers.Cliente{ID: next, Version: 1, Cambio: handlers.CambioRegistrado}, clock)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r, err := handlers.NewRelay(handlers.Relay{Outbox: o, Publisher: &recordingPublisher{}, Now: func() time.Time { return clock },
+		Lease: time.Minute, Batch: 10, BehindAt: 4, Interval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		recorded   int
+		wantBehind bool
+	}{
+		{3, false},
+		{4, true},
+		{12, true}, // a claim of 10 (Batch), 2 left
+		{0, false}, // those 2
+		{5, true},
+		{0, false}, // nothing left
+	} {
+		add(tc.recorded)
+		if _, err := r.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r.Behind() != tc.wantBehind {
+			t.Fatalf("after %d events recorded: behind %v, want %v", tc.recorded, r.Behind(), tc.wantBehind)
+		}
+	}
+	// A relay without BehindAt is never behind.
+	add(20)
+	r2, _ := handlers.NewRelay(handlers.Relay{Outbox: o, Publisher: &recordingPublisher{}, Now: func() time.Time { return clock },
+		Lease: time.Minute, Batch: 10, Interval: time.Second})
+	if _, err := r2.RunOnce(ctx); err != nil || r2.Behind() {
+		t.Fatalf("without BehindAt: %v, behind %v", err, r2.Behind())
+	}
+}
+
 func TestCambioDeEstado(t *testing.T) {
 	for _, tc := range []struct {
 		antes, despues bool

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jea/cliente/handlers/backoff"
@@ -32,8 +33,12 @@ type Relay struct {
 	// without it leaves such events in the outbox, rather than lose their
 	// records.
 	Registros *Registros
+	// BehindAt, if above 0, is how many events one claim holds when the
+	// relay is behind (Behind), until a claim holds fewer.
+	BehindAt int
 
-	nudge chan struct{}
+	nudge  chan struct{}
+	behind *atomic.Bool
 }
 
 // NewRelay returns r ready to run; every field but Observe is required.
@@ -42,8 +47,18 @@ func NewRelay(r Relay) (*Relay, error) {
 		return nil, errors.New("handlers: NewRelay: Outbox, Publisher, Now, Lease, Batch and Interval are required")
 	}
 	r.nudge = make(chan struct{}, 1)
+	r.behind = new(atomic.Bool)
 	return &r, nil
 }
+
+// Behind says the last claim held at least BehindAt events: changes are
+// recorded faster than the relay records and publishes what they leave
+// (their audit entries, report notices, idempotency results, events).
+// Every change accepted meanwhile adds to that work, which competes with
+// the requests answered after it; the worker refuses commands while the
+// relay is behind (topics.Shed), so that the system is back to normal
+// soon after an overload rather than seconds later.
+func (r *Relay) Behind() bool { return r.behind != nil && r.behind.Load() }
 
 // NotifyingOutbox is the relay's outbox that wakes the relay as soon as a
 // change records its event, so events go out in milliseconds without
@@ -140,8 +155,14 @@ func (r *Relay) round(ctx context.Context) (int, error) {
 // version order.
 func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	events, err := r.Outbox.Claim(ctx, r.Now(), r.Lease, r.Batch)
-	if err != nil || len(events) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	if r.behind != nil { // nil in a Relay not made by NewRelay
+		r.behind.Store(r.BehindAt > 0 && len(events) >= r.BehindAt)
+	}
+	if len(events) == 0 {
+		return 0, nil
 	}
 	slices.SortStableFunc(events, func(a, b Evento) int {
 		return cmp.Or(cmp.Compare(a.Cliente.ID, b.Cliente.ID), cmp.Compare(a.Cliente.Version, b.Cliente.Version))

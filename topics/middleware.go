@@ -65,6 +65,28 @@ func Deadlines(now func() time.Time) Middleware {
 	}
 }
 
+// errShed is the answer to a command refused by Shed: not applied, to be
+// sent again (with its Idempotency-Key) shortly.
+var errShed = &handlers.Error{Code: handlers.CodeUnavailable, Message: "the service is catching up with earlier changes; retry shortly"}
+
+// Shed refuses every request, before it runs, while behind says the
+// service is behind with the work that earlier changes left (for the
+// worker, handlers.Relay.Behind). It is for the command topic: a change
+// accepted past what the service sustains is answered in time, but leaves
+// work that keeps the requests after it slow well after the overload.
+// The refusal is an unavailable reply, which the edge answers 503 with
+// Retry-After.
+func Shed(behind func() bool) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m Message) (any, error) {
+			if behind() {
+				return nil, errShed
+			}
+			return next(ctx, m)
+		}
+	}
+}
+
 // Recover turns a panic in the handler into an internal error, dead-lettered
 // as "panic", so one poisonous message cannot crash the worker.
 func Recover(log zerolog.Logger) Middleware {

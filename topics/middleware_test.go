@@ -66,3 +66,21 @@ func TestRetryStopsAtTheDeadline(t *testing.T) {
 		t.Fatalf("%d calls in %v: retried past the deadline", calls, elapsed)
 	}
 }
+
+// A command refused by Shed does not run and is answered unavailable;
+// once the service caught up, commands run again.
+func TestShedRefusesWhileBehind(t *testing.T) {
+	behind := true
+	calls := 0
+	h := Shed(func() bool { return behind })(func(context.Context, Message) (any, error) {
+		calls++
+		return handlers.Cliente{ID: 1}, nil
+	})
+	if _, err := h(context.Background(), Message{}); handlers.ErrorCode(err) != handlers.CodeUnavailable || calls != 0 {
+		t.Fatalf("behind: code %q, %d calls; want unavailable and no call", handlers.ErrorCode(err), calls)
+	}
+	behind = false
+	if _, err := h(context.Background(), Message{}); err != nil || calls != 1 {
+		t.Fatalf("caught up: %v, %d calls; want the command run", err, calls)
+	}
+}

@@ -77,11 +77,20 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	deps.Diferir = cfg.DeferRecords
 	publisher := topics.NewEventPublisher(cluster, cfg.CustomerEventsTopic)
 	relay, err := handlers.NewRelay(handlers.Relay{Outbox: store.Outbox(), Publisher: publisher, Now: time.Now,
-		Lease: 30 * time.Second, Batch: RelayBatch, Interval: cfg.EventsRelayInterval, Observe: relayObserver(log, m),
+		Lease: 30 * time.Second, Batch: RelayBatch, BehindAt: RelayBehindAt, Interval: cfg.EventsRelayInterval, Observe: relayObserver(log, m),
 		Registros: &handlers.Registros{Auditoria: deps.Auditoria, Reportes: deps.Reportes, Idempotency: deps.Idempotency}})
 	if err != nil {
 		return errors.Join(err, stopHTTP())
 	}
+	m.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cliente_worker_relay_behind",
+		Help: "1 while the outbox relay is behind and the worker refuses commands (RelayBehindAt), else 0.",
+	}, func() float64 {
+		if relay.Behind() {
+			return 1
+		}
+		return 0
+	}))
 	deps.Outbox = relay.NotifyingOutbox()
 	svc, err := handlers.NewService(deps)
 	if err != nil {
@@ -98,13 +107,15 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 	defer deadLetters.Close()
 	// Outermost first: observe what the dead-lettering and recovery decided.
 	workerMetrics := topics.NewWorkerMetrics(m.Registerer)
-	requests := func(served topics.Requests) topics.Handler {
-		return topics.Chain(topics.Dispatcher(svc, served),
+	requests := func(served topics.Requests, shed ...topics.Middleware) topics.Handler {
+		chain := append([]topics.Middleware{
 			topics.Observe(log, workerMetrics),
 			deadLetters.Middleware(),
 			topics.Recover(log),
 			topics.Deadlines(time.Now),
-			topics.Retry(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
+		}, shed...)
+		chain = append(chain, topics.Retry(topics.RetryPolicy{Attempts: cfg.RetryAttempts, Backoff: cfg.RetryBackoff, Max: 2 * time.Second}))
+		return topics.Chain(topics.Dispatcher(svc, served), chain...)
 	}
 	// An event given up would be lost: retry while the database is down,
 	// for as long as the worker runs.
@@ -114,10 +125,10 @@ func RunWorker(ctx context.Context, cfg config.Worker, log zerolog.Logger, m Met
 		topics.Recover(log),
 		topics.Retry(topics.RetryPolicy{Backoff: cfg.RetryBackoff, Max: 5 * time.Second}))
 
-	serviceRequests := requests(topics.ServiceRequests)
 	consumers := []topics.ConsumerConfig{
-		{Topic: cfg.CommandTopic, Ordered: true, Handler: serviceRequests, Concurrency: cfg.CommandConcurrency},
-		{Topic: cfg.QueryTopic, Handler: serviceRequests},
+		// Commands are refused while the relay is behind (RelayBehindAt).
+		{Topic: cfg.CommandTopic, Ordered: true, Handler: requests(topics.ServiceRequests, topics.Shed(relay.Behind)), Concurrency: cfg.CommandConcurrency},
+		{Topic: cfg.QueryTopic, Handler: requests(topics.ServiceRequests)},
 		// Administration commands and queries together, in order per key:
 		// they are few.
 		{Topic: cfg.AdminTopic, Ordered: true, Handler: requests(topics.AdminRequests)},
@@ -197,6 +208,14 @@ const ProjectorBatch = 2000
 // 250 creates/s for 30 s on the real infrastructure fell behind for good
 // (90 % 2xx; the outbox reads took most of FerretDB's CPU).
 const RelayBatch = repository.ClaimWindow
+
+// RelayBehindAt is how many events one relay claim holds when the relay is
+// behind (handlers.Relay.Behind), and the worker refuses commands until a
+// claim holds fewer (topics.Shed). At the creates per second the service
+// sustains, a claim holds tens of events; after 10 s of 500 creates/s on
+// the real infrastructure, the events, records and report notices of the
+// creates accepted beyond that kept lookups slow for 4.5 s.
+const RelayBehindAt = 256
 
 // ProjectorGather is how long the projector lets notices gather after a
 // change nudges it (handlers.Projector.Gather). At 100 creates/s on the

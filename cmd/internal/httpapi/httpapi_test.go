@@ -169,6 +169,11 @@ func TestErrorsBecomeProblems(t *testing.T) {
 			if strings.Contains(rec.Body.String(), "secret detail") {
 				t.Fatal("internal error detail leaked to the client")
 			}
+			// Every 503 says when to retry (a worker shedding commands, a
+			// broker down); no other status does.
+			if got, want := rec.Header().Get("Retry-After"), map[bool]string{true: "1"}[tc.status == 503]; got != want {
+				t.Fatalf("Retry-After %q, want %q", got, want)
+			}
 		})
 	}
 }

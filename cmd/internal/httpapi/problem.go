@@ -99,6 +99,10 @@ func problemFromError(r *http.Request, err error) Problem {
 
 func writeProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
+	if p.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// Every 503 is worth retrying; say when.
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(p)
