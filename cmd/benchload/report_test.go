@@ -17,58 +17,37 @@ func samples(t0 time.Time, n int, lat time.Duration, ok bool) []sample {
 	return out
 }
 
-func TestSustained(t *testing.T) {
+// TestStepVerdicts: a step is sustained, or not; a scenario ramps on past
+// an unsustained step that answered everything a little too slowly, and
+// stops at an overloaded one (answers lost, too few sent, or queued).
+func TestStepVerdicts(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	fast := samples(t0, 1000, 2*time.Millisecond, true)
 	slowTail := append(samples(t0, 980, 2*time.Millisecond, true), samples(t0, 20, 80*time.Millisecond, true)...)
+	queued := append(samples(t0, 980, 2*time.Millisecond, true), samples(t0, 20, 900*time.Millisecond, true)...)
 	oneFailure := append(samples(t0, 999, 2*time.Millisecond, true), sample{start: t0, latency: time.Millisecond})
 	twoFailures := append(samples(t0, 998, 2*time.Millisecond, true), samples(t0, 2, time.Millisecond, false)...)
 	for _, tc := range []struct {
-		name    string
-		s       []sample
-		offered int
-		want    bool
+		name                          string
+		s                             []sample
+		offered                       int
+		wantSustained, wantOverloaded bool
 	}{
-		{"all fast and ok", fast, 1000, true},
-		{"p99 above 50 ms", slowTail, 1000, false},
-		{"99.9 % ok", oneFailure, 1000, true},
-		{"99.8 % ok", twoFailures, 1000, false},
-		{"sent too few of the offered", fast, 2000, false},
-		{"nothing sent", nil, 1000, false},
+		{"all fast and ok", fast, 1000, true, false},
+		{"p99 80 ms, all answered", slowTail, 1000, false, false},
+		{"p99 900 ms", queued, 1000, false, true},
+		{"99.9 % ok", oneFailure, 1000, true, false},
+		{"99.8 % ok", twoFailures, 1000, false, true},
+		{"sent too few of the offered", fast, 2000, false, true},
+		{"nothing sent", nil, 1000, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := summarize(step{offered: tc.offered, duration: time.Second, samples: tc.s})
-			if got := st.sustained(tc.offered, time.Second); got != tc.want {
-				t.Fatalf("sustained = %v, want %v (stats %+v)", got, tc.want, st)
+			if got := st.sustained(tc.offered, time.Second); got != tc.wantSustained {
+				t.Errorf("sustained = %v, want %v (stats %+v)", got, tc.wantSustained, st)
 			}
-		})
-	}
-}
-
-// TestOverloaded: a scenario ramps on past a step that answered everything
-// a little too slowly, and stops at one that lost answers or queued.
-func TestOverloaded(t *testing.T) {
-	t0 := time.Unix(0, 0)
-	slowTail := append(samples(t0, 980, 2*time.Millisecond, true), samples(t0, 20, 80*time.Millisecond, true)...)
-	queued := append(samples(t0, 980, 2*time.Millisecond, true), samples(t0, 20, 900*time.Millisecond, true)...)
-	twoFailures := append(samples(t0, 998, 2*time.Millisecond, true), samples(t0, 2, time.Millisecond, false)...)
-	for _, tc := range []struct {
-		name    string
-		s       []sample
-		offered int
-		want    bool
-	}{
-		{"all fast and ok", samples(t0, 1000, 2*time.Millisecond, true), 1000, false},
-		{"p99 80 ms, all answered", slowTail, 1000, false},
-		{"p99 900 ms", queued, 1000, true},
-		{"99.8 % ok", twoFailures, 1000, true},
-		{"sent too few of the offered", samples(t0, 1000, 2*time.Millisecond, true), 2000, true},
-		{"nothing sent", nil, 1000, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := summarize(step{offered: tc.offered, duration: time.Second, samples: tc.s})
-			if got := st.overloaded(tc.offered, time.Second); got != tc.want {
-				t.Fatalf("overloaded = %v, want %v (stats %+v)", got, tc.want, st)
+			if got := st.overloaded(tc.offered, time.Second); got != tc.wantOverloaded {
+				t.Errorf("overloaded = %v, want %v (stats %+v)", got, tc.wantOverloaded, st)
 			}
 		})
 	}
