@@ -105,14 +105,14 @@ clean:
 	rm -rf bin .data
 
 # Real infrastructure on 127.0.0.1 (deploy/local/README.md): Apache Kafka
-# 127.0.0.1:19092 (SASL/SCRAM, ACLs), PostgreSQL 127.0.0.1:55432, FerretDB
+# 127.0.0.1:19092 (SASL/SCRAM, ACLs), PostgreSQL 127.0.0.1:25432, FerretDB
 # 127.0.0.1:27018, Ory Hydra 127.0.0.1:4444. Everything lives in INFRA_DIR;
 # the logic is in deploy/local/infra.sh. The ports are overridable (a second
 # set beside the first), and infra.sh reads the same variables.
 INFRA_DIR                   ?= $(CURDIR)/.infra
 INFRA_KAFKA_PORT            ?= 19092
 INFRA_KAFKA_CONTROLLER_PORT ?= 19093
-INFRA_PG_PORT               ?= 55432
+INFRA_PG_PORT               ?= 25432
 INFRA_FERRETDB_PORT         ?= 27018
 INFRA_HYDRA_PORT            ?= 4444
 INFRA_HYDRA_ADMIN_PORT      ?= 4445

@@ -3,7 +3,7 @@
 #
 #   Apache Kafka (KRaft, one combined broker+controller)  127.0.0.1:19092 (controller 19093),
 #     SASL/SCRAM-SHA-512 only, StandardAuthorizer with ACLs (topics.ServiceACLs)
-#   PostgreSQL, a private cluster (not the system one)    127.0.0.1:55432
+#   PostgreSQL, a private cluster (not the system one)    127.0.0.1:25432
 #   FerretDB (MongoDB wire protocol on that PostgreSQL)   127.0.0.1:27018
 #   Ory Hydra (OAuth 2.0 server on that PostgreSQL)       127.0.0.1:4444 (admin API 4445)
 #
@@ -44,7 +44,10 @@ HYDRA_CLIENT_VERSION=v2.2.1
 HOST=127.0.0.1
 KAFKA_PORT=${INFRA_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${INFRA_KAFKA_CONTROLLER_PORT:-19093}
-PG_PORT=${INFRA_PG_PORT:-55432}
+# Outside Linux's ephemeral range (32768-60999): PostgreSQL cannot bind a
+# port that a closed client connection still holds in TIME_WAIT (up to a
+# minute), which after a load test is likely for any port of that range.
+PG_PORT=${INFRA_PG_PORT:-25432}
 FERRETDB_PORT=${INFRA_FERRETDB_PORT:-27018}
 HYDRA_PORT=${INFRA_HYDRA_PORT:-4444}
 HYDRA_ADMIN_PORT=${INFRA_HYDRA_ADMIN_PORT:-4445}
@@ -491,11 +494,9 @@ EOF
 	[[ $EUID -eq 0 ]] && chown postgres:postgres "$PG_DATA/infra.conf"
 	port_open "$HOST" "$PG_PORT" && die "postgres: $HOST:$PG_PORT is already in use by a process this script did not start"
 	say "postgres: starting on $HOST:$PG_PORT"
-	as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 >/dev/null ||
-		{
-			tail_log "$PG_LOG"
-			die "postgres: pg_ctl start failed"
-		}
+	as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 >/dev/null && return 0
+	tail_log "$PG_LOG"
+	die "postgres: pg_ctl start failed"
 }
 
 # pg_ensure_db NAME creates database NAME if missing.
