@@ -249,6 +249,36 @@ func TestRelayBehind(t *testing.T) {
 	}
 }
 
+// A relay that fell behind checks again at once, not at its next
+// Interval: no change will nudge it while commands are refused.
+func TestRelayBehindRunsAgainAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o := memstore.NewOutbox()
+	for i := range int64(5) {
+		if err := o.Add(ctx, handlers.EventoDe(handlers.Cliente{ID: i + 1, Version: 1, Cambio: handlers.CambioRegistrado}, clock)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := handlers.NewRelay(handlers.Relay{Outbox: o, Publisher: &recordingPublisher{}, Now: func() time.Time { return clock },
+		Lease: time.Minute, Batch: 10, BehindAt: 4, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its first round claims all 5 (behind); the next finds none.
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	for r.Behind() || len(o.Pending()) > 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("still behind after 10 s with an empty outbox: the relay waited for its Interval")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 func TestCambioDeEstado(t *testing.T) {
 	for _, tc := range []struct {
 		antes, despues bool

@@ -37,7 +37,8 @@ type Relay struct {
 	// relay is behind (Behind), until a claim holds fewer.
 	BehindAt int
 
-	nudge  chan struct{}
+	nudge chan struct{}
+	// behind is a pointer so that Relay values can be copied (NewRelay).
 	behind *atomic.Bool
 }
 
@@ -91,7 +92,9 @@ func nudge(c chan struct{}) {
 func (r *Relay) Run(ctx context.Context) {
 	runRounds(ctx, r.Interval, 0, r.nudge, func(ctx context.Context) (bool, error) {
 		n, err := r.round(ctx)
-		return n == r.Batch, err // a full batch: more are waiting
+		// A full batch: more are waiting. Behind: commands are refused
+		// until a round shows otherwise, and none will nudge it.
+		return n == r.Batch || r.Behind(), err
 	})
 }
 
